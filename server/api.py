@@ -1,0 +1,264 @@
+"""The JSON join flow: create a room, join it with a code, read its summary, export it.
+
+Every error is a 4xx with `{"error": slug, "message": text}` (docs/protocol.md, section 1).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from pycrdt import Doc
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from server.crdt.board import board_counts
+from server.exports import export_json, iso, load_stored_board
+from server.ids import is_room_id, new_code, new_participant_id, new_room_id, normalize_code
+from server.services import Services, services_of
+from server.storage.store import CodeTaken, RoomRecord
+from server.tokens import Claims, InvalidToken
+
+log = logging.getLogger("koprade.api")
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_TITLE_LENGTH = 200
+MAX_NAME_LENGTH = 60
+_CODE_ATTEMPTS = 20
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.extra = extra
+
+
+async def api_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    log.info("%s %s -> %d %s", request.method, request.url.path, exc.status, exc.error)
+    return JSONResponse(
+        {"error": exc.error, "message": exc.message, **exc.extra}, status_code=exc.status
+    )
+
+
+# -- request helpers ---------------------------------------------------------------------
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise ApiError(
+                413, "body_too_large", f"the body must be at most {MAX_BODY_BYTES} bytes"
+            )
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_json", "the body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    return data
+
+
+def _text_field(data: dict[str, Any], field: str, max_length: int) -> str:
+    value = data.get(field)
+    if not isinstance(value, str):
+        raise ApiError(422, "invalid_field", f"'{field}' must be a string", field=field)
+    value = " ".join(value.split())  # trim and fold runs of white space
+    if not value:
+        raise ApiError(422, "invalid_field", f"'{field}' must not be empty", field=field)
+    if len(value) > max_length:
+        raise ApiError(
+            422,
+            "invalid_field",
+            f"'{field}' must be at most {max_length} characters",
+            field=field,
+        )
+    return value
+
+
+def _claims(request: Request, services: Services, room_id: str) -> Claims:
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else None
+    token = token or request.query_params.get("token")
+    try:
+        claims = services.signer.verify(token)
+    except InvalidToken as exc:
+        raise ApiError(401, "invalid_token", f"invalid token: {exc}") from exc
+    if claims.room != room_id:
+        raise ApiError(403, "wrong_room", "the token is for another room")
+    return claims
+
+
+def _base_url(request: Request, services: Services) -> str:
+    if services.settings.public_url:
+        return services.settings.public_url.rstrip("/")
+    return str(request.base_url).rstrip("/")
+
+
+def _check_organizer_key(request: Request, data: dict[str, Any], services: Services) -> None:
+    expected = services.settings.organizer_key
+    if not expected:
+        return
+    given = request.headers.get("x-organizer-key") or data.get("organizer_key")
+    if not isinstance(given, str) or not given:
+        raise ApiError(401, "organizer_key_required", "this server requires an organizer key")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise ApiError(403, "organizer_key_invalid", "the organizer key is wrong")
+
+
+# -- endpoints -----------------------------------------------------------------------------
+
+
+async def create_room(request: Request) -> JSONResponse:
+    services = services_of(request)
+    data = await _json_body(request)
+    _check_organizer_key(request, data, services)
+    title = _text_field(data, "title", MAX_TITLE_LENGTH)
+    name = (
+        _text_field(data, "name", MAX_NAME_LENGTH)
+        if data.get("name") is not None
+        else "Facilitator"
+    )
+    record = None
+    for _ in range(_CODE_ATTEMPTS):
+        candidate = RoomRecord(
+            id=new_room_id(), code=new_code(), title=title, created=datetime.now(UTC)
+        )
+        try:
+            await services.store.create_room(candidate)
+        except CodeTaken:
+            continue  # a clash among ~10^9 codes: draw again
+        record = candidate
+        break
+    if record is None:
+        raise ApiError(503, "no_code_available", "could not allocate a join code, try again")
+    participant = new_participant_id()
+    await services.store.add_participant(record.id, participant, name, "facilitator")
+    token = services.signer.issue(record.id, participant, name, "facilitator")
+    base = _base_url(request, services)
+    log.info("room created", extra={"room": record.id, "code": record.code})
+    return JSONResponse(
+        {
+            "room": record.id,
+            "code": record.code,
+            "title": record.title,
+            "created": iso(record.created),
+            "participant": participant,
+            "facilitator_token": token,
+            "join_url": f"{base}/join/{record.code}",
+            "facilitator_url": f"{base}/room/{record.id}#token={token}",
+        },
+        status_code=201,
+    )
+
+
+async def join_room(request: Request) -> JSONResponse:
+    services = services_of(request)
+    data = await _json_body(request)
+    code = normalize_code(_text_field(data, "code", 32))
+    name = _text_field(data, "name", MAX_NAME_LENGTH)
+    record = await services.store.get_room_by_code(code)
+    if record is None:
+        raise ApiError(404, "room_not_found", f"no room has the code {code}")
+    participant = new_participant_id()
+    await services.store.add_participant(record.id, participant, name, "participant")
+    log.info("participant joined", extra={"room": record.id, "participant": participant})
+    return JSONResponse(
+        {
+            "room": record.id,
+            "title": record.title,
+            "participant": participant,
+            "name": name,
+            "role": "participant",
+            "token": services.signer.issue(record.id, participant, name, "participant"),
+        }
+    )
+
+
+async def _room_record(services: Services, room_id: str) -> RoomRecord:
+    record = await services.store.get_room(room_id) if is_room_id(room_id) else None
+    if record is None:
+        raise ApiError(404, "room_not_found", "no such room")
+    return record
+
+
+async def room_summary(request: Request) -> JSONResponse:
+    services = services_of(request)
+    room_id = request.path_params["room_id"]
+    _claims(request, services, room_id)
+    record = await _room_record(services, room_id)
+    doc = await _board(services, room_id)
+    counts = board_counts(doc)
+    counts["participants"] = await services.store.count_participants(room_id)
+    counts["connections"] = services.rooms.connection_count(room_id)
+    return JSONResponse(
+        {
+            "room": record.id,
+            "title": record.title,
+            "code": record.code,
+            "created": iso(record.created),
+            "counts": counts,
+        }
+    )
+
+
+async def export_room(request: Request) -> JSONResponse:
+    services = services_of(request)
+    room_id = request.path_params["room_id"]
+    claims = _claims(request, services, room_id)
+    if claims.role != "facilitator":
+        raise ApiError(403, "facilitator_only", "only facilitators can export the board")
+    fmt = request.query_params.get("format", "json")
+    if fmt != "json":
+        raise ApiError(422, "invalid_field", f"unknown export format {fmt!r}", field="format")
+    record = await _room_record(services, room_id)
+    doc = await _board(services, room_id)
+    return JSONResponse(export_json(record, doc))
+
+
+async def _board(services: Services, room_id: str) -> Doc:
+    """The live document when the room is loaded, else a copy of the stored one."""
+    room = services.rooms.rooms.get(room_id)
+    if room is not None:
+        return room.doc
+    return await load_stored_board(services.store, room_id)
+
+
+async def healthz(request: Request) -> JSONResponse:
+    services = services_of(request)
+    if not services.ready:
+        return JSONResponse({"status": "starting"}, status_code=503)
+    try:
+        await services.store.ping()
+    except Exception as exc:
+        return JSONResponse(
+            {"status": "unavailable", "message": f"database unreachable: {exc}"},
+            status_code=503,
+        )
+    return JSONResponse({"status": "ok"})
+
+
+_HTTP_ERRORS = {404: ("not_found", "no such endpoint"), 405: ("method_not_allowed", "")}
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own 404/405 (and other HTTP errors) as JSON like every other error."""
+    assert isinstance(exc, HTTPException)
+    error, message = _HTTP_ERRORS.get(exc.status_code, ("http_error", ""))
+    return JSONResponse(
+        {"error": error, "message": message or str(exc.detail)},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )

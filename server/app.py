@@ -1,0 +1,73 @@
+"""The app factory: explicit wiring of settings, storage, rooms and routes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Route, WebSocketRoute
+
+from server import api
+from server.config import Settings
+from server.rooms.manager import RoomManager
+from server.services import Services
+from server.storage.store import Store
+from server.tokens import TokenSigner, load_or_create_secret
+from server.web import SecurityHeaders, find_web_dist, web_routes
+from server.ws import room_socket
+
+log = logging.getLogger("koprade.app")
+
+
+def create_app(settings: Settings) -> Starlette:
+    store = Store.for_settings(settings.data_dir, settings.database_url)
+    services = Services(
+        settings=settings,
+        store=store,
+        rooms=RoomManager(
+            store,
+            commit_interval=settings.commit_interval,
+            compact_after=settings.compact_after,
+            idle_seconds=settings.room_idle_seconds,
+            fanout_interval=settings.fanout_interval,
+        ),
+        signer=TokenSigner(load_or_create_secret(settings.data_dir, settings.secret)),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.open()
+        await services.rooms.start()
+        services.ready = True
+        log.info("ready")
+        try:
+            yield
+        finally:
+            # Connections are closed by then (uvicorn closes them with 1012 first):
+            # store what they sent, then let go of the database.
+            services.ready = False
+            await services.rooms.stop()
+            await store.close()
+            log.info("stopped; all accepted updates are stored")
+
+    routes = [
+        Route("/healthz", api.healthz),
+        Route("/api/rooms", api.create_room, methods=["POST"]),
+        Route("/api/join", api.join_room, methods=["POST"]),
+        Route("/api/rooms/{room_id}", api.room_summary, methods=["GET"]),
+        Route("/api/rooms/{room_id}/export", api.export_room, methods=["GET"]),
+        WebSocketRoute("/ws/rooms/{room_id}", room_socket),
+        *web_routes(find_web_dist()),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={api.ApiError: api.api_error_handler, HTTPException: api.http_error},
+        lifespan=lifespan,
+    )
+    app.state.koprade = services
+    return app

@@ -1,0 +1,194 @@
+"""The `koprade` command: serve, list rooms, export a board.
+
+Every option can also come from an environment variable named KOPRADE_<OPTION>
+(e.g. KOPRADE_DATABASE_URL); a command-line flag wins over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from server.config import Settings
+
+_DEFAULTS = Settings()
+
+
+def _env(name: str, default: object) -> object:
+    return os.environ.get(f"KOPRADE_{name.upper()}", default)
+
+
+def _storage_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(str(_env("data_dir", _DEFAULTS.data_dir))),
+        help="directory for the SQLite file and the token secret (default ./koprade-data)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=_env("database_url", None),
+        help="SQLAlchemy URL, e.g. postgresql+asyncpg://user@host/db (default: SQLite)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="koprade", description="Koprade co-creation whiteboard server"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the server")
+    serve.add_argument("--host", default=_env("host", _DEFAULTS.host))
+    serve.add_argument("--port", type=int, default=int(str(_env("port", _DEFAULTS.port))))
+    _storage_options(serve)
+    serve.add_argument(
+        "--organizer-key",
+        default=_env("organizer_key", None),
+        help="require this key (X-Organizer-Key) to create rooms",
+    )
+    serve.add_argument(
+        "--secret",
+        default=_env("secret", None),
+        help="token signing secret (default: generated into <data-dir>/secret.key)",
+    )
+    serve.add_argument(
+        "--public-url", default=_env("public_url", None), help="base URL used in join links"
+    )
+    for name, kind, help_text in (
+        ("max_message_size", int, "largest WebSocket message in bytes"),
+        ("commit_interval_ms", int, "group commit interval"),
+        ("compact_after", int, "log length that triggers a snapshot"),
+        ("room_idle_seconds", float, "unload an empty room after this long"),
+        ("fanout_interval_ms", float, "minimum spacing of relay ticks under load"),
+        ("send_queue_bytes", int, "per-connection backlog limit in bytes"),
+        ("send_queue_messages", int, "per-connection backlog limit in messages"),
+    ):
+        default = getattr(_DEFAULTS, name)
+        serve.add_argument(
+            "--" + name.replace("_", "-"),
+            type=kind,
+            default=kind(str(_env(name, default))),
+            help=f"{help_text} (default {default})",
+        )
+    serve.add_argument(
+        "--log-level", default=_env("log_level", "info"), choices=["debug", "info", "warning"]
+    )
+    serve.add_argument("--log-format", default=_env("log_format", "text"), choices=["text", "json"])
+
+    rooms = commands.add_parser("rooms", help="inspect rooms")
+    rooms_commands = rooms.add_subparsers(dest="rooms_command", required=True)
+    listing = rooms_commands.add_parser("list", help="list rooms, newest first")
+    _storage_options(listing)
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    export = commands.add_parser("export", help="export a room's board")
+    export.add_argument("room")
+    export.add_argument("--format", default="json", choices=["json"])
+    export.add_argument("--output", "-o", type=Path, help="write to this file (default stdout)")
+    _storage_options(export)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        database_url=args.database_url,
+        organizer_key=args.organizer_key,
+        secret=args.secret,
+        public_url=args.public_url,
+        max_message_size=args.max_message_size,
+        commit_interval_ms=args.commit_interval_ms,
+        compact_after=args.compact_after,
+        room_idle_seconds=args.room_idle_seconds,
+        fanout_interval_ms=args.fanout_interval_ms,
+        send_queue_bytes=args.send_queue_bytes,
+        send_queue_messages=args.send_queue_messages,
+        log_level=args.log_level,
+        log_format=args.log_format,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from server.serve import serve
+
+        return asyncio.run(serve(settings_from(args)))
+    if args.command == "rooms":
+        return asyncio.run(_list_rooms(args))
+    if args.command == "export":
+        return asyncio.run(_export(args))
+    return 2
+
+
+async def _open_store(args: argparse.Namespace):  # -> Store
+    from server.storage.store import Store
+
+    store = Store.for_settings(args.data_dir, args.database_url)
+    await store.open()
+    return store
+
+
+async def _list_rooms(args: argparse.Namespace) -> int:
+    from server.exports import iso
+
+    store = await _open_store(args)
+    try:
+        rooms = await store.list_rooms()
+    finally:
+        await store.close()
+    if args.json:
+        for room in rooms:
+            print(
+                json.dumps(
+                    {
+                        "room": room.id,
+                        "code": room.code,
+                        "title": room.title,
+                        "created": iso(room.created),
+                        "participants": room.participants,
+                        "updates_in_log": room.updates_in_log,
+                        "stored_bytes": room.stored_bytes,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        return 0
+    if not rooms:
+        print("no rooms yet")
+        return 0
+    print(f"{'ROOM':<13} {'CODE':<7} {'CREATED':<25} {'PEOPLE':>6} {'BYTES':>9}  TITLE")
+    for room in rooms:
+        print(
+            f"{room.id:<13} {room.code:<7} {iso(room.created):<25} "
+            f"{room.participants:>6} {room.stored_bytes:>9}  {room.title}"
+        )
+    return 0
+
+
+async def _export(args: argparse.Namespace) -> int:
+    from server.exports import export_json, load_stored_board
+
+    store = await _open_store(args)
+    try:
+        record = await store.get_room(args.room)
+        if record is None:
+            print(f"koprade: no room {args.room!r}", file=sys.stderr)
+            return 1
+        document = export_json(record, await load_stored_board(store, args.room))
+    finally:
+        await store.close()
+    text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0

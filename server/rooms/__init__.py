@@ -1,0 +1,1 @@
+"""Room lifecycle, connections and fan-out: the asyncio shell around `server.crdt`."""

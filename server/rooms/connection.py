@@ -1,0 +1,145 @@
+"""One client's WebSocket as the room sees it: a bounded outbox drained by a writer task.
+
+The room never awaits a socket. It hands bytes to `send()`, which only queues them, so a
+slow or dead client cannot stall anyone else; a client that falls too far behind is closed
+with 4408 and resyncs when it reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+
+from starlette.websockets import WebSocket, WebSocketState
+
+from server.crdt.awareness import Identity
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL_ERROR = 1011
+CLOSE_BAD_MESSAGE = 4400
+CLOSE_INVALID_TOKEN = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_ROOM_NOT_FOUND = 4404
+CLOSE_TOO_SLOW = 4408
+
+# WebSocket close reasons are limited to 123 bytes of UTF-8.
+_MAX_REASON_BYTES = 123
+_CLOSE_TIMEOUT = 2.0
+
+
+def clip_reason(reason: str) -> str:
+    encoded = reason.encode()
+    if len(encoded) <= _MAX_REASON_BYTES:
+        return reason
+    return encoded[: _MAX_REASON_BYTES - 3].decode(errors="ignore") + "..."
+
+
+class Connection:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        identity: Identity,
+        *,
+        max_queue_bytes: int,
+        max_queue_messages: int,
+        log: logging.LoggerAdapter,
+    ) -> None:
+        self.websocket = websocket
+        self.identity = identity
+        self.log = log
+        # Awareness client ids this connection published; removed when it closes.
+        self.client_ids: set[int] = set()
+        self._max_queue_bytes = max_queue_bytes
+        self._max_queue_messages = max_queue_messages
+        self._outbox: deque[bytes] = deque()
+        self._outbox_bytes = 0
+        self._ready = asyncio.Event()
+        self._close: tuple[int, str] | None = None
+        self._in_flight: asyncio.Future[None] | None = None
+        self.closed = False
+        self.messages_sent = 0
+
+    @property
+    def closing(self) -> bool:
+        """A close frame is pending or sent: the server ended this connection."""
+        return self._close is not None
+
+    def send(self, data: bytes) -> None:
+        """Queue bytes for this client; never blocks, never raises."""
+        if self.closed or self._close is not None:
+            return
+        if (
+            self._outbox_bytes + len(data) > self._max_queue_bytes
+            or len(self._outbox) >= self._max_queue_messages
+        ):
+            self.log.warning(
+                "send queue overflow (%d messages, %d bytes): closing slow client",
+                len(self._outbox),
+                self._outbox_bytes,
+            )
+            self.close_soon(CLOSE_TOO_SLOW, "too slow: send queue overflow")
+            return
+        self._outbox.append(data)
+        self._outbox_bytes += len(data)
+        self._ready.set()
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Drop the backlog and have the writer close the socket with this code.
+
+        If the writer is stuck sending to a client that stopped reading, that send is
+        abandoned (nothing of it was written yet), so the close never waits behind it.
+        """
+        if self._close is not None or self.closed:
+            return
+        self._close = (code, clip_reason(reason))
+        self._outbox.clear()
+        self._outbox_bytes = 0
+        if self._in_flight is not None and not self._in_flight.done():
+            self._in_flight.cancel()
+        self._ready.set()
+
+    def mark_disconnected(self) -> None:
+        """The peer is gone: drop the backlog and let the writer end."""
+        self.closed = True
+        self._outbox.clear()
+        self._outbox_bytes = 0
+        self._ready.set()
+
+    async def run_writer(self) -> None:
+        """Drain the outbox into the socket until the connection ends.
+
+        The writer is the only coroutine that sends on the socket, close frames included.
+        A client that disconnects mid-send is routine: the error ends this writer quietly.
+        """
+        try:
+            while not self.closed:
+                await self._ready.wait()
+                self._ready.clear()
+                while self._outbox and self._close is None and not self.closed:
+                    data = self._outbox.popleft()
+                    self._outbox_bytes -= len(data)
+                    self._in_flight = asyncio.ensure_future(self.websocket.send_bytes(data))
+                    try:
+                        await self._in_flight
+                    except asyncio.CancelledError:
+                        if not self._in_flight.cancelled() or self._close is None:
+                            raise  # the writer itself was cancelled
+                    self.messages_sent += 1
+                if self._close is not None and not self.closed:
+                    await self._send_close(*self._close)
+                    return
+        except Exception as exc:  # disconnect races surface as several exception types
+            self.log.debug("writer stopped: %s", exc.__class__.__name__)
+        finally:
+            self.closed = True
+
+    async def _send_close(self, code: int, reason: str) -> None:
+        if self.websocket.application_state != WebSocketState.CONNECTED:
+            return
+        try:
+            # A client too slow to read may never let the close frame through.
+            await asyncio.wait_for(self.websocket.close(code=code, reason=reason), _CLOSE_TIMEOUT)
+        except Exception as exc:
+            self.log.debug("close failed: %s", exc.__class__.__name__)

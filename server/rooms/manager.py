@@ -1,0 +1,165 @@
+"""The life of a room's document, as a short list of named steps:
+
+1. **authenticate** — the WebSocket shell checks the token before asking for a room;
+2. **load** — `acquire()` reads the latest snapshot plus later updates from the store, once,
+   however many clients open a brand-new room at the same instant;
+3. **change** — `Room` applies, relays and hands every change to the group-commit writer;
+4. **store** — the writer commits within the commit interval; `_maybe_compact()` merges a
+   long log into a new snapshot;
+5. **unload** — `release()` of the last connection starts the idle timer; `_unload()`
+   flushes the room's pending updates first and only then forgets it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from server.crdt.board import new_board
+from server.rooms.room import Room
+from server.storage.store import Store
+from server.storage.writer import UpdateWriter
+
+log = logging.getLogger("koprade.rooms")
+
+
+class RoomNotFound(Exception):
+    pass
+
+
+class RoomManager:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        commit_interval: float,
+        compact_after: int,
+        idle_seconds: float,
+        fanout_interval: float,
+    ) -> None:
+        self.store = store
+        self.writer = UpdateWriter(store, interval=commit_interval, on_flushed=self._on_flushed)
+        self._compact_after = compact_after
+        self._idle_seconds = idle_seconds
+        self._fanout_interval = fanout_interval
+        self.rooms: dict[str, Room] = {}
+        self._loading: dict[str, asyncio.Future[Room]] = {}
+        self._unload_timers: dict[str, asyncio.TimerHandle] = {}
+        self._last_update_id: dict[str, int] = {}
+        self._compacting: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self.writer.start()
+
+    async def stop(self) -> None:
+        """Store everything accepted so far, then drop all rooms."""
+        for timer in self._unload_timers.values():
+            timer.cancel()
+        self._unload_timers.clear()
+        await self.writer.stop()
+        for task in list(self._tasks):
+            await asyncio.gather(task, return_exceptions=True)
+        for room in self.rooms.values():
+            room.close()
+        self.rooms.clear()
+
+    # -- load ------------------------------------------------------------------------------
+
+    async def acquire(self, room_id: str) -> Room:
+        """The loaded room, loading it on first use. Raises RoomNotFound."""
+        timer = self._unload_timers.pop(room_id, None)
+        if timer is not None:
+            timer.cancel()
+        room = self.rooms.get(room_id)
+        if room is not None:
+            return room
+        loading = self._loading.get(room_id)
+        if loading is None:
+            # Every concurrent first join awaits this one future: one load, no race.
+            loading = asyncio.ensure_future(self._load(room_id))
+            self._loading[room_id] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(room_id, None))
+        return await asyncio.shield(loading)
+
+    async def _load(self, room_id: str) -> Room:
+        record = await self.store.get_room(room_id)
+        if record is None:
+            raise RoomNotFound(room_id)
+        stored = await self.store.load_document(room_id)
+        doc = new_board()
+        if stored.snapshot:
+            doc.apply_update(stored.snapshot)
+        for update in stored.updates:
+            try:
+                doc.apply_update(update)
+            except ValueError:
+                # Never refuse a whole room for one bad row; keep it in the log for forensics.
+                log.exception("skipped an undecodable stored update", extra={"room": room_id})
+        # No await between reading the store and attaching the observer (inside Room()).
+        room = Room(
+            room_id, doc, persist=self.writer.enqueue, fanout_interval=self._fanout_interval
+        )
+        self.rooms[room_id] = room
+        self._last_update_id[room_id] = stored.last_update_id
+        log.info(
+            "room loaded (%d stored updates after snapshot)",
+            len(stored.updates),
+            extra={"room": room_id},
+        )
+        return room
+
+    # -- unload ----------------------------------------------------------------------------
+
+    def release(self, room: Room) -> None:
+        """Called when a connection left; starts the idle timer for an empty room."""
+        if room.connections or room.id in self._unload_timers:
+            return
+        self._unload_timers[room.id] = asyncio.get_running_loop().call_later(
+            self._idle_seconds, lambda: self._spawn(self._unload(room))
+        )
+
+    async def _unload(self, room: Room) -> None:
+        self._unload_timers.pop(room.id, None)
+        await self.writer.wait_flushed(room.id)
+        # Someone joined while we flushed: keep the room. No await between this check and
+        # the removal below, so no join can slip in between.
+        if room.connections or self.rooms.get(room.id) is not room:
+            return
+        del self.rooms[room.id]
+        room.close()
+        log.info("room unloaded", extra={"room": room.id})
+
+    # -- store: compaction -----------------------------------------------------------------
+
+    def _on_flushed(self, room_id: str, last_update_id: int, log_length: int) -> None:
+        self._last_update_id[room_id] = last_update_id
+        if log_length >= self._compact_after and room_id not in self._compacting:
+            room = self.rooms.get(room_id)
+            if room is not None:
+                self._compacting.add(room_id)
+                self._spawn(self._compact(room, last_update_id))
+
+    async def _compact(self, room: Room, upto_update_id: int) -> None:
+        try:
+            # The snapshot is taken after every row <= upto was applied to the document,
+            # so it contains them all (and maybe more, which is harmless for Yjs).
+            await self.store.compact(room.id, room.snapshot(), upto_update_id)
+            log.info("log compacted up to update %d", upto_update_id, extra={"room": room.id})
+        except Exception:
+            log.exception("compaction failed; the log stays as it is", extra={"room": room.id})
+        finally:
+            self._compacting.discard(room.id)
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- figures ---------------------------------------------------------------------------
+
+    def connection_count(self, room_id: str | None = None) -> int:
+        if room_id is not None:
+            room = self.rooms.get(room_id)
+            return len(room.connections) if room else 0
+        return sum(len(room.connections) for room in self.rooms.values())

@@ -1,0 +1,231 @@
+"""One workshop board in memory, shared by every connection to it.
+
+The path of one document update, in order:
+
+1. `receive()` gets a decoded message from a connection (the WebSocket shell decoded it);
+2. `_apply_update()` applies it to the room's `Doc` — a malformed update raises
+   `ProtocolError` before anything changed, so only the sender is affected;
+3. the document observer `_on_doc_change()` gets exactly what was new, hands it to the
+   group-commit writer (persistence) and to the pending relay batch;
+4. `_relay()` runs on the next tick: it merges the batch into one update message and one
+   awareness message, encoded once, and queues the same bytes on every connection.
+
+Nothing here awaits a socket: connections only queue (see `connection.py`), so one slow
+client cannot stall the room, and an exception for one connection never stops the relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pycrdt import Awareness, Doc, Subscription, TransactionEvent, merge_updates
+
+from server.crdt.awareness import (
+    AwarenessEntry,
+    bind_identity,
+    decode_awareness_update,
+    encode_awareness_update,
+)
+from server.crdt.errors import ProtocolError
+from server.crdt.messages import (
+    EMPTY_UPDATE,
+    AwarenessMessage,
+    Message,
+    QueryAwareness,
+    SyncStep1,
+    SyncStep2,
+    SyncUpdate,
+    encode_awareness,
+    encode_sync_step1,
+    encode_sync_step2,
+    encode_update,
+)
+from server.rooms.connection import Connection
+
+log = logging.getLogger("koprade.room")
+
+
+class Room:
+    def __init__(
+        self,
+        room_id: str,
+        doc: Doc,
+        *,
+        persist: Callable[[str, bytes], None],
+        fanout_interval: float,
+    ) -> None:
+        self.id = room_id
+        self.doc = doc
+        self.connections: set[Connection] = set()
+        self._persist = persist
+        self._fanout_interval = fanout_interval
+        self._pending_updates: list[bytes] = []
+        self._pending_awareness: dict[int, AwarenessEntry] = {}
+        self._relay_handle: asyncio.Handle | None = None
+        self._last_relay = 0.0
+        self._loop = asyncio.get_running_loop()
+        self.awareness = Awareness(doc)
+        # The server is no participant: it must not appear in anyone's presence list.
+        self.awareness.set_local_state(None)
+        self._awareness_subscription = self.awareness.observe(self._on_awareness_change)
+        # Attached right after loading, with no await in between, so no write can slip
+        # between the stored state and the observer (the y-crdt #632 trap).
+        self._doc_subscription: Subscription | None = doc.observe(self._on_doc_change)
+        self.updates_received = 0
+        self.relays = 0
+        self.closed = False
+
+    # -- joining and leaving ---------------------------------------------------------------
+
+    def join(self, connection: Connection) -> None:
+        """Start the sync handshake and show the newcomer who is already here."""
+        self.connections.add(connection)
+        connection.send(encode_sync_step1(self.doc.get_state()))
+        present = list(self.awareness.states)
+        if present:
+            connection.send(encode_awareness(self.awareness.encode_awareness_update(present)))
+
+    def leave(self, connection: Connection) -> None:
+        """Forget the connection and broadcast the removal of its awareness states."""
+        self.connections.discard(connection)
+        owned = [cid for cid in connection.client_ids if cid in self.awareness.states]
+        connection.client_ids.clear()
+        if owned:
+            self.awareness.remove_awareness_states(owned, origin=connection)
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def receive(self, connection: Connection, message: Message) -> None:
+        """Handle one decoded message. Raises ProtocolError if it cannot be accepted."""
+        if isinstance(message, SyncUpdate | SyncStep2):
+            self._apply_update(message.update)
+        elif isinstance(message, AwarenessMessage):
+            self._apply_awareness(connection, message.update)
+        elif isinstance(message, SyncStep1):
+            connection.send(encode_sync_step2(self._update_since(message.state_vector)))
+        elif isinstance(message, QueryAwareness):
+            present = list(self.awareness.states)
+            connection.send(encode_awareness(self.awareness.encode_awareness_update(present)))
+
+    def _update_since(self, state_vector: bytes) -> bytes:
+        try:
+            return self.doc.get_update(state_vector)
+        except ValueError as exc:
+            raise ProtocolError("undecodable state vector") from exc
+
+    def _apply_update(self, update: bytes) -> None:
+        if update == EMPTY_UPDATE:
+            return
+        self.updates_received += 1
+        try:
+            # yrs decodes the whole update before integrating it: a malformed one leaves
+            # the document untouched.
+            self.doc.apply_update(update)
+        except ValueError as exc:
+            raise ProtocolError(f"undecodable update ({exc})") from exc
+
+    def _apply_awareness(self, connection: Connection, update: bytes) -> None:
+        entries = decode_awareness_update(update)
+        accepted: list[AwarenessEntry] = []
+        for entry in entries:
+            if entry.client_id not in connection.client_ids and self._owner_of(entry.client_id):
+                # Another connection's client id: nobody may edit or remove someone else.
+                connection.log.warning("dropped awareness entry for a foreign client id")
+                continue
+            state = entry.state
+            if state is not None:
+                state = bind_identity(state, connection.identity)
+                connection.client_ids.add(entry.client_id)
+            accepted.append(AwarenessEntry(entry.client_id, entry.clock, state))
+        if not accepted:
+            return
+        self.awareness.apply_awareness_update(encode_awareness_update(accepted), origin=connection)
+
+    def _owner_of(self, client_id: int) -> Connection | None:
+        for other in self.connections:
+            if client_id in other.client_ids:
+                return other
+        return None
+
+    # -- observers: what changed goes to storage and to the next relay -----------------------
+
+    def _on_doc_change(self, event: TransactionEvent) -> None:
+        update = event.update
+        if update == EMPTY_UPDATE:
+            return
+        self._persist(self.id, update)
+        self._pending_updates.append(update)
+        self._schedule_relay()
+
+    def _on_awareness_change(self, topic: str, change: tuple[dict[str, Any], Any]) -> None:
+        if topic != "update":
+            return
+        changes, _origin = change
+        states = self.awareness.states
+        meta = self.awareness.meta
+        for client_id in (*changes["added"], *changes["updated"], *changes["removed"]):
+            clock = meta.get(client_id, {}).get("clock", 0)
+            self._pending_awareness[client_id] = AwarenessEntry(
+                client_id, clock, states.get(client_id)
+            )
+        self._schedule_relay()
+
+    # -- relay -----------------------------------------------------------------------------
+
+    def _schedule_relay(self) -> None:
+        """Relay at once when idle; under load at most once per fan-out interval.
+
+        Everything that arrives before the relay runs joins its batch, so the number of
+        sends per client follows the tick rate, not the number of incoming messages.
+        """
+        if self._relay_handle is not None or self.closed:
+            return
+        wait = self._last_relay + self._fanout_interval - time.monotonic()
+        if wait <= 0:
+            self._relay_handle = self._loop.call_soon(self._relay)
+        else:
+            self._relay_handle = self._loop.call_later(wait, self._relay)
+
+    def _relay(self) -> None:
+        self._relay_handle = None
+        self._last_relay = time.monotonic()
+        frames: list[bytes] = []
+        try:
+            if self._pending_updates:
+                updates, self._pending_updates = self._pending_updates, []
+                merged = updates[0] if len(updates) == 1 else merge_updates(*updates)
+                frames.append(encode_update(merged))
+            if self._pending_awareness:
+                entries = list(self._pending_awareness.values())
+                self._pending_awareness = {}
+                frames.append(encode_awareness(encode_awareness_update(entries)))
+        except Exception:
+            log.exception("relay batch could not be encoded", extra={"room": self.id})
+            return
+        self.relays += 1
+        for connection in list(self.connections):
+            for frame in frames:
+                try:
+                    connection.send(frame)
+                except Exception:  # one connection's failure must never stop the relay
+                    connection.log.exception("relay to connection failed")
+
+    # -- snapshot and shutdown -------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        return self.doc.get_update()
+
+    def close(self) -> None:
+        """Detach observers; call only when the room has no connections left."""
+        self.closed = True
+        if self._relay_handle is not None:
+            self._relay_handle.cancel()
+            self._relay_handle = None
+        if self._doc_subscription is not None:
+            self.doc.unobserve(self._doc_subscription)
+            self._doc_subscription = None
+        self.awareness.unobserve(self._awareness_subscription)

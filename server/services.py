@@ -1,0 +1,25 @@
+"""What a running Koprade app holds, created by the app factory and shared via app.state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+
+from server.config import Settings
+from server.rooms.manager import RoomManager
+from server.storage.store import Store
+from server.tokens import TokenSigner
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    rooms: RoomManager
+    signer: TokenSigner
+    ready: bool = False
+
+
+def services_of(connection: HTTPConnection) -> Services:
+    return connection.app.state.koprade

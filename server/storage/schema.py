@@ -1,0 +1,125 @@
+"""Table definitions for Koprade's storage layer.
+
+Kept in SQLAlchemy Core so SQLite and PostgreSQL share one definition; the few
+dialect differences (rowid alias on SQLite, BIGINT on PostgreSQL) are expressed as
+type variants rather than separate code paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+)
+
+#: Version of the schema this code creates and understands. Bump it together with an
+#: entry in :data:`MIGRATIONS`.
+SCHEMA_VERSION = 1
+
+#: Longest room or participant id the tables accept (ids are generated, 12-14 chars).
+MAX_ID_LENGTH = 32
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that always comes back timezone-aware in UTC.
+
+    SQLite has no timezone-aware type and hands back naive values; normalising here
+    means callers on either database see the same thing.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; Koprade stores timezone-aware UTC only")
+        value = value.astimezone(UTC)
+        # SQLite stores the text form; dropping the offset keeps it uniform and sortable.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# BIGINT on PostgreSQL; plain INTEGER on SQLite so the column is an alias of the rowid.
+UpdateId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+schema_version = Table(
+    "koprade_schema_version",
+    metadata,
+    # A single row (id = 1) so the version can be read and updated without ambiguity.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+    Column("updated", UTCDateTime, nullable=False),
+)
+
+rooms = Table(
+    "koprade_rooms",
+    metadata,
+    Column("id", String(MAX_ID_LENGTH), primary_key=True),
+    Column("code", String(32), nullable=False, unique=True),
+    Column("title", String(400), nullable=False),
+    Column("created", UTCDateTime, nullable=False, index=True),
+)
+
+participants = Table(
+    "koprade_participants",
+    metadata,
+    Column("room_id", String(MAX_ID_LENGTH), primary_key=True),
+    Column("participant_id", String(MAX_ID_LENGTH), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("joined", UTCDateTime, nullable=False),
+)
+
+room_updates = Table(
+    "koprade_room_updates",
+    metadata,
+    Column("id", UpdateId, primary_key=True, autoincrement=True),
+    # No foreign key on purpose: a queued update for a just-deleted room must not make
+    # the whole group-commit batch fail forever.
+    Column("room_id", String(MAX_ID_LENGTH), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created", UTCDateTime, nullable=False),
+    # AUTOINCREMENT on SQLite: never reuse ids of deleted (compacted) rows, otherwise a
+    # new update could get an id at or below a snapshot's upto id and be skipped on load.
+    sqlite_autoincrement=True,
+)
+# (room_id, id) serves both "rows of a room" and "rows of a room after id N, in order".
+Index("ix_koprade_room_updates_room_id_id", room_updates.c.room_id, room_updates.c.id)
+
+room_snapshots = Table(
+    "koprade_room_snapshots",
+    metadata,
+    Column("room_id", String(MAX_ID_LENGTH), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+    Column("upto_update_id", UpdateId, nullable=False),
+    Column("updated", UTCDateTime, nullable=False),
+)
+
+#: Migrations keyed by the version they upgrade *from*; each runs inside the opening
+#: transaction and must leave the schema at ``from_version + 1``. Empty while the schema
+#: is at version 1; the mechanism exists so the first real migration has a home.
+MIGRATIONS: dict[int, Callable[[Connection], Any]] = {}

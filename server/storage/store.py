@@ -1,0 +1,486 @@
+"""Async persistence of rooms, participants and room documents.
+
+One class, :class:`Store`, hides the database (SQLite by default, PostgreSQL for
+multi-node setups) behind a small API. Documents are stored as a compacted Yjs
+snapshot plus an append-only log of later updates, so the hot path is a cheap
+INSERT and a full rewrite only happens on compaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Insert,
+    delete,
+    event,
+    func,
+    inspect,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from server.storage import schema
+from server.storage.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    participants,
+    room_snapshots,
+    room_updates,
+    rooms,
+)
+
+logger = logging.getLogger("koprade.storage")
+
+#: How long SQLite waits for a competing writer before failing with "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+@dataclass(frozen=True)
+class RoomRecord:
+    """A workshop room as stored; ``created`` is timezone-aware UTC."""
+
+    id: str
+    code: str
+    title: str
+    created: datetime
+
+
+@dataclass(frozen=True)
+class RoomSummary:
+    """A room plus storage statistics, for listings and operators."""
+
+    id: str
+    code: str
+    title: str
+    created: datetime
+    participants: int
+    updates_in_log: int
+    stored_bytes: int
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """What is needed to rebuild a room's Yjs document.
+
+    Apply ``snapshot`` (if any) and then ``updates`` in order. ``last_update_id`` is the
+    highest update id covered (the snapshot's upto id or the last update's id), 0 if the
+    room has no stored content; it is the ``upto_update_id`` to pass to ``compact``.
+    """
+
+    snapshot: bytes | None
+    updates: list[bytes]
+    last_update_id: int
+
+
+class StorageError(Exception):
+    """The database failed or is in a state this version cannot work with."""
+
+
+class CodeTaken(Exception):
+    """``create_room`` was given a join code another room already uses."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Per-connection SQLite setup: WAL, busy timeout, and real transactions.
+
+    Disabling the driver's own transaction handling (``isolation_level = None``) and
+    emitting BEGIN ourselves (see :func:`_sqlite_on_begin`) makes SELECTs part of the
+    transaction, so multi-statement reads such as ``load_document`` see one snapshot.
+    """
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+class Store:
+    """Database access for rooms, participants and room documents.
+
+    Create it, ``await open()`` once, and ``await close()`` on shutdown. All methods
+    raise :class:`StorageError` when the database fails (the original error is chained).
+    """
+
+    def __init__(self, url: str, *, engine_options: dict[str, Any] | None = None) -> None:
+        self.url = url
+        self._engine_options: dict[str, Any] = dict(engine_options or {})
+        self._engine: AsyncEngine | None = None
+        self._dialect_name = make_url(url).get_backend_name()
+
+    @classmethod
+    def for_settings(cls, data_dir: Path, database_url: str | None) -> Store:
+        """Build the store the server settings ask for (SQLite in ``data_dir`` by default)."""
+        if database_url:
+            return cls(database_url)
+        data_dir = Path(data_dir).expanduser().resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(f"sqlite+aiosqlite:///{data_dir / 'koprade.sqlite3'}")
+
+    @property
+    def dialect_name(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``; handy for logs and tests."""
+        return self._dialect_name
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The underlying engine (for diagnostics and tests); only valid while open."""
+        if self._engine is None:
+            raise StorageError("store is not open")
+        return self._engine
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, create the schema on first start, and check/upgrade its version."""
+        if self._engine is not None:
+            return
+        options = dict(self._engine_options)
+        if self._dialect_name != "sqlite":
+            # Recover transparently from connections the server dropped (restart, failover).
+            options.setdefault("pool_pre_ping", True)
+        engine = create_async_engine(self.url, **options)
+        if self._dialect_name == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+            event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(self._prepare_schema)
+        except StorageError:
+            await engine.dispose()
+            raise
+        except (SQLAlchemyError, OSError) as exc:
+            await engine.dispose()
+            raise StorageError(f"cannot open database {self._safe_url()}: {exc}") from exc
+        except BaseException:
+            await engine.dispose()
+            raise
+        self._engine = engine
+        logger.info("storage open: %s (schema version %d)", self._safe_url(), SCHEMA_VERSION)
+
+    def _prepare_schema(self, conn: Connection) -> None:
+        """Create tables on an empty database, or verify and migrate an existing one."""
+        version_table = schema.schema_version
+        if not inspect(conn).has_table(version_table.name):
+            schema.metadata.create_all(conn)
+            conn.execute(
+                version_table.insert().values(id=1, version=SCHEMA_VERSION, updated=_now())
+            )
+            logger.info("created Koprade schema version %d", SCHEMA_VERSION)
+            return
+        found = conn.execute(
+            select(version_table.c.version).where(version_table.c.id == 1)
+        ).scalar_one_or_none()
+        if found is None:
+            raise StorageError(
+                f"{version_table.name} exists but holds no version; the database was not "
+                "created by Koprade or is damaged"
+            )
+        if found > SCHEMA_VERSION:
+            raise StorageError(
+                f"database schema version {found} is newer than this Koprade supports "
+                f"({SCHEMA_VERSION}); upgrade Koprade or point it at another database"
+            )
+        while found < SCHEMA_VERSION:
+            migrate = MIGRATIONS.get(found)
+            if migrate is None:
+                raise StorageError(f"no migration from schema version {found}")
+            logger.info("migrating schema from version %d to %d", found, found + 1)
+            migrate(conn)
+            found += 1
+            conn.execute(
+                update(version_table)
+                .where(version_table.c.id == 1)
+                .values(version=found, updated=_now())
+            )
+
+    async def close(self) -> None:
+        """Release all connections; the store can be opened again afterwards."""
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await engine.dispose()
+
+    def _safe_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @asynccontextmanager
+    async def _transaction(self, *, snapshot: bool = False) -> AsyncIterator[AsyncConnection]:
+        """One transaction; DB failures come out as StorageError.
+
+        ``snapshot=True`` asks for a consistent view across several SELECTs (SQLite gives
+        that anyway inside BEGIN; PostgreSQL needs REPEATABLE READ).
+        """
+        engine = self.engine
+        try:
+            async with engine.connect() as conn:
+                if snapshot and self._dialect_name == "postgresql":
+                    await conn.execution_options(isolation_level="REPEATABLE READ")
+                async with conn.begin():
+                    yield conn
+        except (SQLAlchemyError, OSError) as exc:
+            raise StorageError(f"database error: {exc}") from exc
+
+    def _upsert(self, table: Any) -> Any:
+        """The dialect's INSERT that supports ON CONFLICT."""
+        if self._dialect_name == "postgresql":
+            return postgresql.insert(table)
+        if self._dialect_name == "sqlite":
+            return sqlite.insert(table)
+        raise StorageError(f"unsupported database dialect {self._dialect_name!r}")
+
+    async def ping(self) -> None:
+        """Round-trip to the database; raises StorageError if it does not answer."""
+        async with self._transaction() as conn:
+            await conn.execute(select(literal(1)))
+
+    # -- rooms -----------------------------------------------------------------------
+
+    async def create_room(self, room: RoomRecord) -> None:
+        """Insert a new room; raises CodeTaken if its join code is already in use."""
+        try:
+            async with self._transaction() as conn:
+                await conn.execute(
+                    rooms.insert().values(
+                        id=room.id, code=room.code, title=room.title, created=room.created
+                    )
+                )
+        except StorageError as exc:
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+            if await self.get_room_by_code(room.code) is not None:
+                raise CodeTaken(room.code) from None
+            raise StorageError(f"room {room.id!r} already exists") from exc.__cause__
+
+    @staticmethod
+    def _room(row: Any) -> RoomRecord:
+        return RoomRecord(id=row.id, code=row.code, title=row.title, created=row.created)
+
+    async def get_room(self, room_id: str) -> RoomRecord | None:
+        """The room with this id, or None."""
+        async with self._transaction() as conn:
+            row = (await conn.execute(select(rooms).where(rooms.c.id == room_id))).first()
+        return None if row is None else self._room(row)
+
+    async def get_room_by_code(self, code: str) -> RoomRecord | None:
+        """The room with exactly this join code (callers normalise the code), or None."""
+        async with self._transaction() as conn:
+            row = (await conn.execute(select(rooms).where(rooms.c.code == code))).first()
+        return None if row is None else self._room(row)
+
+    async def list_rooms(self) -> list[RoomSummary]:
+        """All rooms, newest first, with participant, log and size statistics."""
+        people = (
+            select(participants.c.room_id, func.count().label("n"))
+            .group_by(participants.c.room_id)
+            .subquery()
+        )
+        log = (
+            select(
+                room_updates.c.room_id,
+                func.count().label("n"),
+                func.sum(func.length(room_updates.c.data)).label("size"),
+            )
+            .select_from(
+                room_updates.outerjoin(
+                    room_snapshots, room_snapshots.c.room_id == room_updates.c.room_id
+                )
+            )
+            .where(room_updates.c.id > func.coalesce(room_snapshots.c.upto_update_id, 0))
+            .group_by(room_updates.c.room_id)
+            .subquery()
+        )
+        stmt = (
+            select(
+                rooms,
+                func.coalesce(people.c.n, 0).label("participants"),
+                func.coalesce(log.c.n, 0).label("updates_in_log"),
+                func.coalesce(log.c.size, 0).label("log_bytes"),
+                func.coalesce(func.length(room_snapshots.c.data), 0).label("snapshot_bytes"),
+            )
+            .select_from(
+                rooms.outerjoin(people, people.c.room_id == rooms.c.id)
+                .outerjoin(log, log.c.room_id == rooms.c.id)
+                .outerjoin(room_snapshots, room_snapshots.c.room_id == rooms.c.id)
+            )
+            .order_by(rooms.c.created.desc(), rooms.c.id.desc())
+        )
+        async with self._transaction(snapshot=True) as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            RoomSummary(
+                id=row.id,
+                code=row.code,
+                title=row.title,
+                created=row.created,
+                participants=int(row.participants),
+                updates_in_log=int(row.updates_in_log),
+                stored_bytes=int(row.log_bytes) + int(row.snapshot_bytes),
+            )
+            for row in rows
+        ]
+
+    async def delete_room(self, room_id: str) -> None:
+        """Remove the room with its participants, update log and snapshot."""
+        async with self._transaction() as conn:
+            await conn.execute(delete(room_updates).where(room_updates.c.room_id == room_id))
+            await conn.execute(delete(room_snapshots).where(room_snapshots.c.room_id == room_id))
+            await conn.execute(delete(participants).where(participants.c.room_id == room_id))
+            await conn.execute(delete(rooms).where(rooms.c.id == room_id))
+
+    # -- participants ----------------------------------------------------------------
+
+    async def add_participant(
+        self, room_id: str, participant_id: str, name: str, role: str
+    ) -> None:
+        """Record a participant; for a known (room, participant) pair only the name changes."""
+        stmt = self._upsert(participants).values(
+            room_id=room_id,
+            participant_id=participant_id,
+            name=name,
+            role=role,
+            joined=_now(),
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[participants.c.room_id, participants.c.participant_id],
+            set_={"name": stmt.excluded.name},
+        )
+        async with self._transaction() as conn:
+            await conn.execute(stmt)
+
+    async def count_participants(self, room_id: str) -> int:
+        """How many participants ever joined the room."""
+        async with self._transaction() as conn:
+            return int(
+                (
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(participants)
+                        .where(participants.c.room_id == room_id)
+                    )
+                ).scalar_one()
+            )
+
+    # -- documents -------------------------------------------------------------------
+
+    async def load_document(self, room_id: str) -> StoredDocument:
+        """The room's snapshot and the updates logged after it, read consistently."""
+        async with self._transaction(snapshot=True) as conn:
+            snap = (
+                await conn.execute(
+                    select(room_snapshots.c.data, room_snapshots.c.upto_update_id).where(
+                        room_snapshots.c.room_id == room_id
+                    )
+                )
+            ).first()
+            upto = int(snap.upto_update_id) if snap is not None else 0
+            rows = (
+                await conn.execute(
+                    select(room_updates.c.id, room_updates.c.data)
+                    .where(room_updates.c.room_id == room_id, room_updates.c.id > upto)
+                    .order_by(room_updates.c.id)
+                )
+            ).all()
+        last = int(rows[-1].id) if rows else upto
+        return StoredDocument(
+            snapshot=bytes(snap.data) if snap is not None else None,
+            updates=[bytes(row.data) for row in rows],
+            last_update_id=last,
+        )
+
+    async def append_updates(self, batch: list[tuple[str, bytes]]) -> dict[str, tuple[int, int]]:
+        """Append a group-commit batch in ONE transaction, keeping batch order in the ids.
+
+        Returns, per room in the batch, ``(last_update_id, log_length)`` where log_length
+        counts the room's update rows after its snapshot, i.e. what compaction would fold.
+        """
+        if not batch:
+            return {}
+        created = _now()
+        params = [{"room_id": room, "data": data, "created": created} for room, data in batch]
+        # sort_by_parameter_order makes SQLAlchemy assign server-generated ids in
+        # parameter order (INSERT .. SELECT .. ORDER BY on PostgreSQL), so id order is
+        # batch order on every dialect.
+        stmt: Insert = room_updates.insert()
+        stmt_ret = stmt.returning(room_updates.c.id, sort_by_parameter_order=True)
+        room_ids = sorted({room for room, _ in batch})
+        counts = (
+            select(
+                room_updates.c.room_id,
+                func.count().label("n"),
+                func.max(room_updates.c.id).label("last"),
+            )
+            .select_from(
+                room_updates.outerjoin(
+                    room_snapshots, room_snapshots.c.room_id == room_updates.c.room_id
+                )
+            )
+            .where(
+                room_updates.c.room_id.in_(room_ids),
+                room_updates.c.id > func.coalesce(room_snapshots.c.upto_update_id, 0),
+            )
+            .group_by(room_updates.c.room_id)
+        )
+        async with self._transaction() as conn:
+            ids = (await conn.execute(stmt_ret, params)).scalars().all()
+            stats = (await conn.execute(counts)).all()
+        if len(ids) != len(batch):  # pragma: no cover - would be a driver bug
+            raise StorageError(f"inserted {len(batch)} updates but got {len(ids)} ids back")
+        result = {row.room_id: (int(row.last), int(row.n)) for row in stats}
+        # Rows of this batch are always counted, so every room appears above; keep a
+        # fallback from the returned ids anyway rather than dropping a room silently.
+        for (room, _), new_id in zip(batch, ids, strict=True):
+            if room not in result:
+                result[room] = (int(new_id), 1)
+        return result
+
+    async def compact(self, room_id: str, snapshot: bytes, upto_update_id: int) -> None:
+        """Replace the log up to ``upto_update_id`` by ``snapshot``, in ONE transaction.
+
+        ``snapshot`` must contain every update with id <= upto_update_id. A compaction
+        older than the stored snapshot (lower upto id) is ignored for the snapshot so a
+        late, stale compaction can never roll the document back.
+        """
+        if upto_update_id < 0:
+            raise ValueError("upto_update_id must be >= 0")
+        now = _now()
+        stmt = self._upsert(room_snapshots).values(
+            room_id=room_id, data=snapshot, upto_update_id=upto_update_id, updated=now
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[room_snapshots.c.room_id],
+            set_={
+                "data": stmt.excluded.data,
+                "upto_update_id": stmt.excluded.upto_update_id,
+                "updated": stmt.excluded.updated,
+            },
+            where=room_snapshots.c.upto_update_id <= stmt.excluded.upto_update_id,
+        )
+        async with self._transaction() as conn:
+            await conn.execute(stmt)
+            await conn.execute(
+                delete(room_updates).where(
+                    room_updates.c.room_id == room_id, room_updates.c.id <= upto_update_id
+                )
+            )

@@ -1,0 +1,235 @@
+"""Group commit of document updates.
+
+Every accepted Yjs update must reach the database quickly, but one transaction per
+update would not keep up with a busy workshop. :class:`UpdateWriter` queues updates
+in memory and commits everything queued in one transaction at most every
+``interval`` seconds. A failed commit keeps the batch queued, in order, and is
+retried with backoff: updates are never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from server.storage.schema import MAX_ID_LENGTH
+from server.storage.store import Store
+
+logger = logging.getLogger("koprade.storage")
+
+#: Called after a commit, once per room in it: (room_id, last_update_id, log_length).
+FlushCallback = Callable[[str, int, int], None]
+
+
+@dataclass(slots=True)
+class _Pending:
+    seq: int
+    room_id: str
+    data: bytes
+
+
+class UpdateWriter:
+    """Queues updates per process and commits them in batches (group commit).
+
+    All updates share one FIFO queue, so the order of updates (per room and overall)
+    is the order of ``enqueue`` calls, and the ids the database assigns follow it.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        interval: float = 0.1,
+        on_flushed: FlushCallback | None = None,
+        max_batch: int = 10_000,
+        max_backoff: float = 5.0,
+    ) -> None:
+        if interval < 0:
+            raise ValueError("interval must be >= 0")
+        if max_batch < 1:
+            raise ValueError("max_batch must be >= 1")
+        self._store = store
+        self.interval = interval
+        self._on_flushed = on_flushed
+        self._max_batch = max_batch
+        self._max_backoff = max_backoff
+        self._queue: deque[_Pending] = deque()
+        self._seq = 0  # sequence number of the last enqueued update
+        self._committed_seq = 0  # every update with seq <= this is committed
+        self._room_pending: dict[str, int] = {}
+        self._room_last_seq: dict[str, int] = {}
+        self._lock = asyncio.Lock()  # never two commits at once
+        self._wake = asyncio.Event()  # something was enqueued, or stop was requested
+        self._stop_requested = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_commit_started = float("-inf")
+        self._retry_at = 0.0
+        #: Commits that failed in a row (0 when the last commit succeeded); for health checks.
+        self.consecutive_failures = 0
+        #: Wall-clock duration in seconds of the last successful commit, None before one.
+        self.last_flush_seconds: float | None = None
+
+    # -- public API ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the background commit task (idempotent)."""
+        if self._task is not None and not self._task.done():
+            return
+        self._stop_requested.clear()
+        self._task = asyncio.create_task(self._run(), name="koprade-update-writer")
+
+    async def stop(self) -> None:
+        """Stop the background task and store everything still queued.
+
+        Retries (with backoff) until the queue is empty, because a graceful shutdown
+        promises every accepted update is stored. Bound it with ``asyncio.timeout`` if
+        needed; on cancellation the number of unsaved updates is logged.
+        """
+        self._stop_requested.set()
+        self._wake.set()
+        try:
+            if self._task is not None:
+                await self._task
+                self._task = None
+            while self._queue:
+                try:
+                    await self.flush()
+                except Exception:
+                    await self._sleep_until_retry()
+        except asyncio.CancelledError:
+            if self._queue:
+                logger.error("update writer stopped with %d updates not stored", len(self._queue))
+            raise
+
+    def enqueue(self, room_id: str, update: bytes) -> None:
+        """Queue one update for the room; cheap, never touches the database.
+
+        Invalid arguments raise here, at the caller, rather than later poisoning a batch
+        that could then never be committed.
+        """
+        if not 0 < len(room_id) <= MAX_ID_LENGTH:
+            raise ValueError(f"room id must be 1-{MAX_ID_LENGTH} characters")
+        if not isinstance(update, bytes | bytearray | memoryview):
+            raise TypeError(f"update must be bytes, not {type(update).__name__}")
+        self._seq += 1
+        self._queue.append(_Pending(self._seq, room_id, bytes(update)))
+        self._room_pending[room_id] = self._room_pending.get(room_id, 0) + 1
+        self._room_last_seq[room_id] = self._seq
+        self._wake.set()
+
+    async def flush(self) -> None:
+        """Commit everything queued before this call, now.
+
+        Raises (typically StorageError) if a commit fails; the updates stay queued and
+        the background task keeps retrying them.
+        """
+        await self._commit_upto(self._seq)
+
+    async def wait_flushed(self, room_id: str) -> None:
+        """Return once every update enqueued for ``room_id`` before this call is committed.
+
+        Flushes if needed and keeps retrying through database failures, so it does not
+        return (or raise) until the data is safe; wrap it in a timeout to bound it.
+        """
+        if not self._room_pending.get(room_id):
+            return
+        target = self._room_last_seq[room_id]
+        while self._committed_seq < target:
+            try:
+                await self._commit_upto(target)
+            except Exception:
+                await self._sleep_until_retry()
+
+    def pending_count(self, room_id: str | None = None) -> int:
+        """Updates queued but not yet committed, for one room or overall."""
+        if room_id is None:
+            return len(self._queue)
+        return self._room_pending.get(room_id, 0)
+
+    # -- internals -------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        """Background loop: commit whatever is queued, at most once per interval."""
+        loop = asyncio.get_running_loop()
+        while not self._stop_requested.is_set():
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            # Group commit: the first update after a quiet period goes out at once, later
+            # ones gather until `interval` after the previous commit (or until the backoff
+            # after a failure has passed).
+            delay = max(self._last_commit_started + self.interval, self._retry_at) - loop.time()
+            if delay > 0:
+                try:
+                    async with asyncio.timeout(delay):
+                        await self._stop_requested.wait()
+                except TimeoutError:
+                    pass
+                continue
+            try:
+                await self._commit_upto(self._seq)
+            except Exception:
+                pass  # logged in _commit_chunk; retried after the backoff
+
+    async def _commit_upto(self, target: int) -> None:
+        """Commit queued updates in order until every seq <= target is committed."""
+        async with self._lock:
+            while self._committed_seq < target and self._queue:
+                await self._commit_chunk()
+
+    async def _commit_chunk(self) -> None:
+        """Commit the head of the queue in one transaction (caller holds the lock)."""
+        loop = asyncio.get_running_loop()
+        items = list(itertools.islice(self._queue, self._max_batch))
+        started = loop.time()
+        self._last_commit_started = started
+        try:
+            result = await self._store.append_updates([(i.room_id, i.data) for i in items])
+        except Exception as exc:
+            self.consecutive_failures += 1
+            backoff = min(
+                self._max_backoff,
+                max(self.interval, 0.05) * 2 ** min(self.consecutive_failures - 1, 16),
+            )
+            self._retry_at = loop.time() + backoff
+            logger.error(
+                "storing %d queued updates failed (attempt %d, retry in %.2fs): %s",
+                len(self._queue),
+                self.consecutive_failures,
+                backoff,
+                exc,
+                exc_info=self.consecutive_failures == 1,
+            )
+            raise
+        # Only the committed head is removed; updates enqueued meanwhile stay behind it.
+        for _ in items:
+            item = self._queue.popleft()
+            left = self._room_pending[item.room_id] - 1
+            if left:
+                self._room_pending[item.room_id] = left
+            else:
+                del self._room_pending[item.room_id]
+                del self._room_last_seq[item.room_id]
+        self._committed_seq = items[-1].seq
+        self.last_flush_seconds = loop.time() - started
+        if self.consecutive_failures:
+            logger.info("storing updates works again after %d failures", self.consecutive_failures)
+        self.consecutive_failures = 0
+        self._retry_at = 0.0
+        if self._on_flushed is not None:
+            for room_id in dict.fromkeys(i.room_id for i in items):
+                try:
+                    last_id, log_length = result[room_id]
+                    self._on_flushed(room_id, last_id, log_length)
+                except Exception:
+                    logger.exception("on_flushed callback failed for room %s", room_id)
+
+    async def _sleep_until_retry(self) -> None:
+        """Wait out the backoff set by the last failed commit."""
+        delay = self._retry_at - asyncio.get_running_loop().time()
+        await asyncio.sleep(max(delay, 0.0))

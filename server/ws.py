@@ -1,0 +1,116 @@
+"""The WebSocket endpoint: a thin asyncio shell around `Room` and the pure codec.
+
+One connection's life: accept, authenticate (token for this room), acquire the room,
+join, then read frames — decode, hand to the room — until the client leaves or breaks a
+rule. Every way out ends in `leave` + `release`, so awareness is always cleaned up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.websockets import WebSocket
+
+from server.crdt.errors import ProtocolError
+from server.crdt.messages import decode_message
+from server.logs import connection_logger
+from server.rooms.connection import (
+    CLOSE_BAD_MESSAGE,
+    CLOSE_FORBIDDEN,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_INVALID_TOKEN,
+    CLOSE_ROOM_NOT_FOUND,
+    CLOSE_TOO_BIG,
+    Connection,
+)
+from server.rooms.manager import RoomNotFound
+from server.rooms.room import Room
+from server.services import services_of
+from server.tokens import InvalidToken
+
+log = logging.getLogger("koprade.ws")
+
+
+async def room_socket(websocket: WebSocket) -> None:
+    services = services_of(websocket)
+    settings = services.settings
+    room_id = websocket.path_params["room_id"]
+    # Accept first: a refusal before the handshake reaches browsers as a bare HTTP 403,
+    # while a close frame carries a code and a reason the client can act on.
+    await websocket.accept()
+
+    try:
+        claims = services.signer.verify(websocket.query_params.get("token"))
+    except InvalidToken as exc:
+        log.warning("refused connection: %s", exc, extra={"room": room_id})
+        await websocket.close(CLOSE_INVALID_TOKEN, f"invalid token: {exc}")
+        return
+    if claims.room != room_id:
+        log.warning("refused token of room %s", claims.room, extra={"room": room_id})
+        await websocket.close(CLOSE_FORBIDDEN, "token is for another room")
+        return
+    try:
+        room = await services.rooms.acquire(room_id)
+    except RoomNotFound:
+        await websocket.close(CLOSE_ROOM_NOT_FOUND, "room not found")
+        return
+
+    conn_log = connection_logger(room_id, claims.participant, claims.role)
+    connection = Connection(
+        websocket,
+        claims.identity,
+        max_queue_bytes=settings.send_queue_bytes,
+        max_queue_messages=settings.send_queue_messages,
+        log=conn_log,
+    )
+    room.join(connection)
+    conn_log.info("connected (%d in room)", len(room.connections))
+    writer = asyncio.ensure_future(connection.run_writer())
+    reader = asyncio.ensure_future(
+        _read_frames(websocket, room, connection, settings.max_message_size)
+    )
+    try:
+        # The writer ends first when the connection is closed on the server's initiative
+        # (a rule broken, a slow client): then there is nothing left to read.
+        await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        # Leave first, so the others see this person go even if the close below waits.
+        room.leave(connection)
+        services.rooms.release(room)
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        if not connection.closing:
+            connection.mark_disconnected()  # nothing left to send: let the writer end
+        # A pending close frame gets its chance; the writer bounds that wait itself.
+        await asyncio.gather(writer, return_exceptions=True)
+        conn_log.info("disconnected (%d in room)", len(room.connections))
+
+
+async def _read_frames(
+    websocket: WebSocket, room: Room, connection: Connection, max_size: int
+) -> None:
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            connection.mark_disconnected()
+            return
+        data = message.get("bytes")
+        try:
+            if data is None:
+                raise ProtocolError("text frames are not part of the protocol")
+            if len(data) > max_size:
+                connection.log.warning("message too big: %d bytes", len(data))
+                connection.close_soon(
+                    CLOSE_TOO_BIG, f"message too big ({len(data)} bytes > {max_size})"
+                )
+                return
+            room.receive(connection, decode_message(data))
+        except ProtocolError as exc:
+            connection.log.warning("rejected: %s", exc)
+            connection.close_soon(CLOSE_BAD_MESSAGE, exc.reason)
+            return
+        except Exception:
+            connection.log.exception("unexpected error while handling a message")
+            connection.close_soon(CLOSE_INTERNAL_ERROR, "internal error")
+            return

@@ -1,0 +1,157 @@
+"""Real Koprade servers for tests: in-process uvicorn, or a separate process to kill."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from server.config import Settings
+from server.serve import AnnouncingServer, uvicorn_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class RoomInfo:
+    room: str
+    code: str
+    token: str
+    data: dict[str, Any]
+
+
+class ApiMixin:
+    url: str
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.url[len("http") :]
+
+    async def create_room(self, title: str = "Workshop", **extra: Any) -> RoomInfo:
+        async with httpx.AsyncClient(base_url=self.url) as http:
+            response = await http.post("/api/rooms", json={"title": title, **extra})
+        assert response.status_code == 201, response.text
+        data = response.json()
+        return RoomInfo(data["room"], data["code"], data["facilitator_token"], data)
+
+    async def join(self, code: str, name: str) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=self.url) as http:
+            response = await http.post("/api/join", json={"code": code, "name": name})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+class InProcessServer(ApiMixin):
+    """uvicorn serving the real app on an ephemeral 127.0.0.1 port in the test's loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = replace(settings, host="127.0.0.1", port=0)
+        self.server = AnnouncingServer(uvicorn_config(self.settings))
+        self.server.config.log_config = None
+        self._task: asyncio.Task[None] | None = None
+        self.url = ""
+
+    @property
+    def app(self) -> Any:
+        return self.server.config.app
+
+    @property
+    def services(self) -> Any:
+        return self.app.state.koprade
+
+    async def start(self) -> InProcessServer:
+        self._task = asyncio.ensure_future(self.server.serve())
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError("server stopped during startup")
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start within 10 s")
+            await asyncio.sleep(0.01)
+        self.url = self.server.url
+        return self
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self.server.should_exit = True
+        await asyncio.wait_for(self._task, 20)
+        self._task = None
+
+
+class ServerProcess(ApiMixin):
+    """`python -m server serve` as a child process, for restarts, SIGTERM and kill -9."""
+
+    def __init__(self, data_dir: Path, database_url: str | None, *extra_args: str) -> None:
+        self.data_dir = data_dir
+        self.database_url = database_url
+        self.extra_args = list(extra_args)
+        self.process: subprocess.Popen[str] | None = None
+        self.url = ""
+        self.output: list[str] = []
+
+    def start(self, port: int = 0, timeout: float = 20) -> ServerProcess:
+        command = [
+            sys.executable, "-m", "server", "serve", "--host", "127.0.0.1",
+            "--port", str(port), "--data-dir", str(self.data_dir), *self.extra_args,
+        ]  # fmt: skip
+        if self.database_url:
+            command += ["--database-url", self.database_url]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            found = re.search(r"Koprade listening on (http://\S+)", line)
+            if found:
+                self.url = found.group(1)
+                self._drain()
+                return self
+        self.kill()
+        raise RuntimeError("server process did not start:\n" + "".join(self.output))
+
+    def _drain(self) -> None:
+        """Keep reading the child's output so it never blocks on a full pipe."""
+        import threading
+
+        def pump() -> None:
+            assert self.process is not None and self.process.stdout is not None
+            for line in self.process.stdout:
+                self.output.append(line)
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def terminate(self, timeout: float = 20) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)

@@ -1,0 +1,99 @@
+"""Presence through the real server: relayed, bound to the token, removed on close."""
+
+from __future__ import annotations
+
+from pycrdt import create_awareness_message
+
+from server.crdt.awareness import AwarenessEntry, encode_awareness_update
+from tests.support.servers import InProcessServer
+from tests.support.yclient import YClient, wait_until
+
+
+async def two_people(server: InProcessServer) -> tuple[YClient, YClient, dict, dict]:
+    info = await server.create_room("Presence")
+    anna_join = await server.join(info.code, "Anna")
+    bob_join = await server.join(info.code, "Bob")
+    anna = await YClient(server.ws_url, info.room, anna_join["token"]).connect()
+    bob = await YClient(server.ws_url, info.room, bob_join["token"]).connect()
+    return anna, bob, anna_join, bob_join
+
+
+async def test_awareness_added_updated_and_bound_to_token(server: InProcessServer) -> None:
+    anna, bob, anna_join, _ = await two_people(server)
+    await anna.set_presence(
+        {"user": {"name": "Somebody Else", "id": "p_fake", "color": "#e91e63"}, "cursor": None}
+    )
+    await wait_until(lambda: anna.doc.client_id in bob.peers(), message="Anna's presence at Bob")
+    seen = bob.peers()[anna.doc.client_id]
+    # The server overwrote the identity with the token's; the color is Anna's choice.
+    assert seen["user"] == {
+        "name": "Anna",
+        "id": anna_join["participant"],
+        "role": "participant",
+        "color": "#e91e63",
+    }
+    await anna.set_presence({"user": {"name": "Anna"}, "cursor": {"x": 120, "y": 45}})
+    await wait_until(
+        lambda: bob.peers()[anna.doc.client_id].get("cursor") == {"x": 120, "y": 45},
+        message="cursor move at Bob",
+    )
+    await anna.close()
+    await bob.close()
+
+
+async def test_newcomer_receives_present_states(server: InProcessServer) -> None:
+    anna, bob, _, _ = await two_people(server)
+    await anna.set_presence({"user": {"color": "#111"}, "cursor": {"x": 1, "y": 2}})
+    await wait_until(lambda: anna.doc.client_id in bob.peers(), message="relay")
+    info_room = anna.url.split("/ws/rooms/")[1].split("?")[0]
+    late = await YClient(server.ws_url, info_room, anna.url.split("token=")[1]).connect()
+    await wait_until(lambda: anna.doc.client_id in late.peers(), message="states sent on join")
+    assert late.peers()[anna.doc.client_id]["cursor"] == {"x": 1, "y": 2}
+    for client in (anna, bob, late):
+        await client.close()
+
+
+async def test_awareness_removed_on_clean_close(server: InProcessServer) -> None:
+    anna, bob, _, _ = await two_people(server)
+    await anna.set_presence({"user": {}, "cursor": None})
+    await wait_until(lambda: anna.doc.client_id in bob.peers(), message="presence")
+    await anna.close()
+    await wait_until(lambda: anna.doc.client_id not in bob.peers(), message="removal at Bob")
+    await bob.close()
+
+
+async def test_awareness_removed_on_abrupt_drop(server: InProcessServer) -> None:
+    anna, bob, _, _ = await two_people(server)
+    await anna.set_presence({"user": {}, "cursor": {"x": 5, "y": 5}})
+    await wait_until(lambda: anna.doc.client_id in bob.peers(), message="presence")
+    await anna.abort()  # no close frame: the TCP connection just vanishes
+    await wait_until(lambda: anna.doc.client_id not in bob.peers(), message="removal at Bob")
+    await bob.close()
+
+
+async def test_nobody_can_edit_or_remove_someone_elses_presence(server: InProcessServer) -> None:
+    anna, bob, _, _ = await two_people(server)
+    await anna.set_presence({"user": {}, "cursor": {"x": 1, "y": 1}})
+    await wait_until(lambda: anna.doc.client_id in bob.peers(), message="presence")
+    clock = anna.awareness.meta[anna.doc.client_id]["clock"]
+    # Bob forges a removal and a move of Anna's client id with a newer clock.
+    forged = encode_awareness_update(
+        [AwarenessEntry(anna.doc.client_id, clock + 5, None)]
+    )
+    await bob.send_raw(create_awareness_message(forged))
+    moved = encode_awareness_update(
+        [AwarenessEntry(anna.doc.client_id, clock + 6, {"cursor": {"x": 999, "y": 999}})]
+    )
+    await bob.send_raw(create_awareness_message(moved))
+    # A later genuine move of Anna's still arrives, and nothing forged ever did.
+    await anna.set_presence({"user": {}, "cursor": {"x": 2, "y": 2}})
+    await wait_until(
+        lambda: bob.peers().get(anna.doc.client_id, {}).get("cursor") == {"x": 2, "y": 2},
+        message="Anna's genuine move",
+    )
+    watcher_view = bob.peers()[anna.doc.client_id]
+    assert watcher_view["cursor"] == {"x": 2, "y": 2}
+    room = server.services.rooms.rooms[anna.url.split("/ws/rooms/")[1].split("?")[0]]
+    assert room.awareness.states[anna.doc.client_id]["cursor"] == {"x": 2, "y": 2}
+    await anna.close()
+    await bob.close()

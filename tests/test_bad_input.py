@@ -1,0 +1,256 @@
+"""Bad input gets a clear error, is logged, and never harms the room or other clients."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+
+import httpx
+import pytest
+import websockets
+from pycrdt import Doc, Map, create_update_message, write_var_uint
+
+from server.config import Settings
+from tests.support.servers import InProcessServer
+from tests.support.yclient import YClient, card, wait_until
+
+
+async def healthy_pair(server: InProcessServer) -> tuple[str, str, YClient, YClient]:
+    info = await server.create_room("Robust")
+    writer = await YClient(server.ws_url, info.room, info.token).connect()
+    watcher = await YClient(
+        server.ws_url, info.room, (await server.join(info.code, "Watcher"))["token"]
+    ).connect()
+    writer.cards["before"] = card("before the bad input")
+    await wait_until(lambda: "before" in watcher.cards, message="baseline sync")
+    return info.room, info.token, writer, watcher
+
+
+async def assert_still_syncing(writer: YClient, watcher: YClient, marker: str) -> None:
+    writer.cards[marker] = card(marker)
+    await wait_until(lambda: marker in watcher.cards, message=f"{marker!r} after the bad input")
+    assert str(watcher.cards["before"]["text"]) == "before the bad input"
+
+
+async def send_and_expect_close(
+    server: InProcessServer, room: str, token: str, frame: bytes | str
+) -> tuple[int | None, str | None]:
+    bad = await YClient(server.ws_url, room, token).connect()
+    await bad.send_raw(frame)
+    return await bad.wait_closed()
+
+
+def _valid_update(text: str) -> bytes:
+    doc: Doc = Doc()
+    doc.get("cards", type=Map)["x"] = card(text)
+    return doc.get_update()
+
+
+BAD_FRAMES = {
+    "text frame": ("hello", "malformed message: text frames are not part of the protocol"),
+    "empty frame": (b"", "malformed message: empty frame"),
+    "unknown message type": (b"\x07\x00", "malformed message: unknown message type 7"),
+    "unknown sync type": (b"\x00\x09\x00", "malformed message: unknown sync message type 9"),
+    "truncated sync frame": (
+        b"\x00\x02\x20abc",
+        "malformed message: truncated message (declared 32 bytes, 3 left)",
+    ),
+    "overlong varuint": (b"\xff" * 12, "malformed message: varuint too long"),
+    "trailing bytes": (b"\x00\x00\x01\x00\xaa", "malformed message: 1 unexpected trailing bytes"),
+    "undecodable update": (
+        create_update_message(b"\x05\x99garbage"),
+        "malformed message: undecodable update",
+    ),
+    "awareness not JSON": (
+        b"\x01" + bytes([6]) + b"\x01\x07\x01\x02{x",
+        "malformed message: awareness state is not valid JSON",
+    ),
+    "awareness not an object": (
+        b"\x01" + bytes([6]) + b"\x01\x07\x01\x02[]",
+        "malformed message: awareness state must be a JSON object or null",
+    ),
+    "awareness truncated": (b"\x01\x03\x01\x07", "malformed message: truncated message"),
+    "awareness flood": (
+        b"\x01" + write_var_uint(2) + write_var_uint(500),
+        "malformed message: awareness update with 500 entries (at most 16)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FRAMES))
+async def test_bad_frames_close_only_the_sender(
+    server: InProcessServer, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    frame, expected_reason = BAD_FRAMES[case]
+    room, token, writer, watcher = await healthy_pair(server)
+    frames_before = len(watcher.frames)
+    with caplog.at_level(logging.WARNING, logger="koprade.connection"):
+        code, reason = await send_and_expect_close(server, room, token, frame)
+    assert code == 4400
+    assert reason is not None and reason.startswith(expected_reason), reason
+    assert any("rejected" in r.getMessage() for r in caplog.records), "the rejection is logged"
+    await assert_still_syncing(writer, watcher, f"after {case}")
+    # Nothing of the bad frame reached the watcher: it only got the two relays since.
+    assert all(b"garbage" not in f and b"{x" not in f for f in watcher.frames[frames_before:])
+    await writer.close()
+    await watcher.close()
+
+
+async def test_message_too_big_is_refused_with_1009(tmp_path, settings: Settings) -> None:
+    from dataclasses import replace
+
+    server = await InProcessServer(replace(settings, max_message_size=64 * 1024)).start()
+    try:
+        room, token, writer, watcher = await healthy_pair(server)
+        huge = create_update_message(_valid_update("x" * 100_000))
+        code, _reason = await send_and_expect_close(server, room, token, huge)
+        assert code == 1009
+        await assert_still_syncing(writer, watcher, "after the big message")
+        assert "x" not in watcher.cards  # the oversized card never arrived
+        await writer.close()
+        await watcher.close()
+    finally:
+        await server.stop()
+
+
+async def test_invalid_and_foreign_tokens_are_refused(server: InProcessServer) -> None:
+    room, token, writer, watcher = await healthy_pair(server)
+    other = await server.create_room("Other")
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    cases = [
+        (None, 4401, "invalid token: missing token"),
+        ("not-a-token", 4401, "invalid token: malformed token"),
+        (forged, 4401, "invalid token: bad token signature"),
+        (other.token, 4403, "token is for another room"),
+    ]
+    for bad_token, expected_code, expected_reason in cases:
+        client = YClient(server.ws_url, room, bad_token)
+        await client.connect(wait_synced=False)
+        code, reason = await client.wait_closed()
+        assert (code, reason) == (expected_code, expected_reason)
+        assert not client.synced.is_set(), "a refused client must not receive the board"
+    await assert_still_syncing(writer, watcher, "after bad tokens")
+    await writer.close()
+    await watcher.close()
+
+
+async def test_unknown_room_is_refused(server: InProcessServer) -> None:
+    ghost = "zzzzzzzzzzzz"
+    token = server.services.signer.issue(ghost, "p_x", "Ghost", "participant")
+    client = YClient(server.ws_url, ghost, token)
+    await client.connect(wait_synced=False)
+    assert await client.wait_closed() == (4404, "room not found")
+    assert ghost not in server.services.rooms.rooms
+
+
+async def test_slow_client_is_disconnected_and_room_keeps_going(
+    tmp_path, settings: Settings
+) -> None:
+    from dataclasses import replace
+
+    server = await InProcessServer(
+        replace(settings, send_queue_messages=20, send_queue_bytes=512 * 1024)
+    ).start()
+    try:
+        room, token, writer, watcher = await healthy_pair(server)
+        # A client that never reads, with a tiny receive buffer: its TCP window fills,
+        # then the server's socket buffer, then its queue on the server.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", int(server.url.rsplit(":", 1)[1])))
+        stalled = await websockets.connect(
+            f"{server.ws_url}/ws/rooms/{room}?token={token}", max_size=None, sock=sock
+        )
+        stalled.transport.pause_reading()
+        blob = "y" * 60_000
+        connections = server.services.rooms.rooms[room].connections
+        for index in range(200):
+            writer.cards[f"bulk-{index}"] = card(blob)
+            await wait_until(lambda i=index: f"bulk-{i}" in watcher.cards, message="bulk relay")
+            if any(connection.closing for connection in connections):
+                break
+        # Bounded wait: the server gives a stalled client at most a few seconds for its
+        # close frame, then lets it go; the room never waits for it.
+        await wait_until(lambda: len(connections) == 2, timeout=10, message="slow client dropped")
+        await assert_still_syncing(writer, watcher, "after the slow client")
+        stalled.transport.abort()
+        await writer.close()
+        await watcher.close()
+    finally:
+        await server.stop()
+
+
+# -- HTTP ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers", "status", "error"),
+    [
+        ("/api/rooms", b"{not json", {"content-type": "application/json"}, 400, "invalid_json"),
+        ("/api/rooms", b"[1, 2]", {"content-type": "application/json"}, 400, "invalid_json"),
+        ("/api/rooms", b"title=x", {"content-type": "text/plain"}, 415, "unsupported_media_type"),
+        ("/api/rooms", b"{}", {"content-type": "application/json"}, 422, "invalid_field"),
+        ("/api/rooms", b'{"title": 5}', {"content-type": "application/json"}, 422, "invalid_field"),
+        ("/api/rooms", b'{"title": "   "}', {"content-type": "application/json"}, 422, "invalid_field"),
+        (
+            "/api/rooms",
+            ('{"title": "' + "t" * 201 + '"}').encode(),
+            {"content-type": "application/json"},
+            422,
+            "invalid_field",
+        ),
+        (
+            "/api/rooms",
+            b'{"title": "' + b"t" * 70_000 + b'"}',
+            {"content-type": "application/json"},
+            413,
+            "body_too_large",
+        ),
+        ("/api/join", b'{"code": "AAAAAA"}', {"content-type": "application/json"}, 422, "invalid_field"),
+        (
+            "/api/join",
+            ('{"code": "AAAAAA", "name": "' + "n" * 61 + '"}').encode(),
+            {"content-type": "application/json"},
+            422,
+            "invalid_field",
+        ),
+        (
+            "/api/join",
+            b'{"code": "ZZZZZZ", "name": "Anna"}',
+            {"content-type": "application/json"},
+            404,
+            "room_not_found",
+        ),
+    ],
+)
+async def test_http_bad_input_gets_json_errors(
+    server: InProcessServer, path: str, body: bytes, headers: dict, status: int, error: str
+) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        response = await http.post(path, content=body, headers=headers)
+    assert response.status_code == status, response.text
+    payload = response.json()
+    assert payload["error"] == error
+    assert payload["message"]
+
+
+async def test_room_summary_requires_a_token_of_that_room(server: InProcessServer) -> None:
+    info = await server.create_room("Summary")
+    other = await server.create_room("Other")
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        missing = await http.get(f"/api/rooms/{info.room}")
+        foreign = await http.get(
+            f"/api/rooms/{info.room}", headers={"authorization": f"Bearer {other.token}"}
+        )
+        unknown = await http.get(
+            "/api/rooms/" + "q" * 12,
+            params={"token": server.services.signer.issue("q" * 12, "p", "n", "participant")},
+        )
+        wrong_method = await http.delete("/api/rooms")
+        nowhere = await http.get("/api/nothing-here-" + secrets.token_hex(2))
+    assert (missing.status_code, missing.json()["error"]) == (401, "invalid_token")
+    assert (foreign.status_code, foreign.json()["error"]) == (403, "wrong_room")
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "room_not_found")
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"] == "method_not_allowed"
+    assert (nowhere.status_code, nowhere.json()["error"]) == (404, "not_found")

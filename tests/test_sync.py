@@ -1,0 +1,153 @@
+"""Clients converge through the real server: documents, late joiners, offline edits, rooms."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pycrdt import Map, Text
+
+from tests.support.servers import InProcessServer
+from tests.support.yclient import YClient, card, wait_until
+
+
+def server_cards(server: InProcessServer, room: str) -> Map:
+    """The cards map of the room's live document on the server."""
+    return server.services.rooms.rooms[room].doc.get("cards", type=Map)
+
+
+async def connect(server: InProcessServer, room: str, token: str) -> YClient:
+    return await YClient(server.ws_url, room, token).connect()
+
+
+async def test_two_clients_converge(server: InProcessServer) -> None:
+    info = await server.create_room("Mobility")
+    anna = await connect(server, info.room, info.token)
+    joined = await server.join(info.code, "Jānis")
+    janis = await connect(server, info.room, joined["token"])
+
+    anna.cards["c1"] = card("Bus stops with benches", x=10, y=20)
+    await wait_until(lambda: "c1" in janis.cards, message="card to reach Jānis")
+    janis_text = janis.cards["c1"]["text"]
+    assert isinstance(janis_text, Text)
+    janis_text += " and shade"
+    await wait_until(
+        lambda: str(anna.cards["c1"]["text"]) == "Bus stops with benches and shade",
+        message="Jānis's edit to reach Anna",
+    )
+    assert anna.board() == janis.board()
+    await anna.close()
+    await janis.close()
+
+
+async def test_many_clients_converge_on_concurrent_edits(server: InProcessServer) -> None:
+    info = await server.create_room("Many")
+    clients = [await connect(server, info.room, info.token) for _ in range(12)]
+    for index, client in enumerate(clients):
+        client.cards[f"card-{index}"] = card(f"idea {index}", x=index)
+    await wait_until(
+        lambda: all(len(client.cards) == 12 for client in clients),
+        message="all 12 cards on all 12 clients",
+    )
+    # Everyone appends to the same card at once: the merge must be identical everywhere.
+    for index, client in enumerate(clients):
+        text = client.cards["card-0"]["text"]
+        text += f" +{index}"
+    await wait_until(
+        lambda: len({str(c.cards["card-0"]["text"]) for c in clients}) == 1
+        and all(f"+{i}" in str(clients[0].cards["card-0"]["text"]) for i in range(12)),
+        message="concurrent text edits to converge",
+    )
+    boards = [client.board() for client in clients]
+    assert all(board == boards[0] for board in boards)
+    for client in clients:
+        await client.close()
+
+
+async def test_late_joiner_gets_full_state(server: InProcessServer) -> None:
+    info = await server.create_room("Late")
+    early = await connect(server, info.room, info.token)
+    for index in range(50):
+        early.cards[f"c{index}"] = card(f"note {index}", x=index * 10)
+    early.clusters["k1"] = card("Transport")  # a map with a text title, like a cluster
+    await wait_until(
+        lambda: len(server_cards(server, info.room)) == 50,
+        message="server to hold 50 cards",
+    )
+    late = await connect(server, info.room, (await server.join(info.code, "Late"))["token"])
+    assert late.board() == early.board()
+    await early.close()
+    await late.close()
+
+
+async def test_offline_edits_merge_on_reconnect(server: InProcessServer) -> None:
+    info = await server.create_room("Offline")
+    online = await connect(server, info.room, info.token)
+    tablet = await connect(server, info.room, (await server.join(info.code, "Tablet"))["token"])
+    online.cards["shared"] = card("shared")
+    await wait_until(lambda: "shared" in tablet.cards, message="initial card")
+
+    await tablet.abort()  # Wi-Fi gone
+    tablet.cards["offline-1"] = card("written offline")
+    shared_text = tablet.cards["shared"]["text"]
+    shared_text += " (tablet)"
+    online.cards["online-1"] = card("written online meanwhile")
+
+    await tablet.connect()
+    await wait_until(
+        lambda: "offline-1" in online.cards and "online-1" in tablet.cards,
+        message="offline and online edits to cross",
+    )
+    await wait_until(lambda: online.board() == tablet.board(), message="boards to converge")
+    assert str(online.cards["shared"]["text"]) == "shared (tablet)"
+    await online.close()
+    await tablet.close()
+
+
+async def test_rooms_are_isolated(server: InProcessServer) -> None:
+    first = await server.create_room("First")
+    second = await server.create_room("Second")
+    a = await connect(server, first.room, first.token)
+    b = await connect(server, second.room, second.token)
+    watcher = await connect(server, second.room, second.token)
+    a.cards["only-in-first"] = card("first")
+    b.cards["only-in-second"] = card("second")
+    await wait_until(lambda: "only-in-second" in watcher.cards, message="second room relay")
+    await wait_until(
+        lambda: len(server_cards(server, first.room)) == 1,
+        message="first room to hold its card",
+    )
+    assert "only-in-first" not in watcher.cards
+    assert "only-in-second" not in a.cards
+    for client in (a, b, watcher):
+        await client.close()
+
+
+async def test_concurrent_first_joins_all_sync(server: InProcessServer) -> None:
+    info = await server.create_room("Stampede")
+    clients = [YClient(server.ws_url, info.room, info.token) for _ in range(30)]
+    await asyncio.wait_for(asyncio.gather(*(client.connect() for client in clients)), 15)
+    assert len(server.services.rooms.rooms[info.room].connections) == 30
+    clients[0].cards["hello"] = card("hello")
+    await wait_until(
+        lambda: all("hello" in client.cards for client in clients), message="relay to all 30"
+    )
+    for client in clients:
+        await client.close()
+
+
+async def test_room_unloads_after_idle_and_reloads(server: InProcessServer) -> None:
+    info = await server.create_room("Idle")
+    client = await connect(server, info.room, info.token)
+    client.cards["kept"] = card("kept across unload")
+    await wait_until(lambda: info.room in server.services.rooms.rooms, message="room loaded")
+    await wait_until(
+        lambda: len(server_cards(server, info.room)) == 1,
+        message="card on the server",
+    )
+    await client.close()
+    await wait_until(
+        lambda: info.room not in server.services.rooms.rooms, message="room to unload when idle"
+    )
+    again = await connect(server, info.room, info.token)
+    assert str(again.cards["kept"]["text"]) == "kept across unload"
+    await again.close()
