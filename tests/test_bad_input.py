@@ -184,41 +184,56 @@ async def test_slow_client_is_disconnected_and_room_keeps_going(
 # -- HTTP ----------------------------------------------------------------------------------
 
 
+JSON = {"content-type": "application/json"}
+
+
 @pytest.mark.parametrize(
     ("path", "body", "headers", "status", "error"),
     [
-        ("/api/rooms", b"{not json", {"content-type": "application/json"}, 400, "invalid_json"),
-        ("/api/rooms", b"[1, 2]", {"content-type": "application/json"}, 400, "invalid_json"),
+        ("/api/rooms", b"{not json", JSON, 400, "invalid_json"),
+        ("/api/rooms", b"[1, 2]", JSON, 400, "invalid_json"),
         ("/api/rooms", b"title=x", {"content-type": "text/plain"}, 415, "unsupported_media_type"),
-        ("/api/rooms", b"{}", {"content-type": "application/json"}, 422, "invalid_field"),
-        ("/api/rooms", b'{"title": 5}', {"content-type": "application/json"}, 422, "invalid_field"),
-        ("/api/rooms", b'{"title": "   "}', {"content-type": "application/json"}, 422, "invalid_field"),
+        ("/api/rooms", b"{}", JSON, 422, "invalid_field"),
+        ("/api/rooms", b'{"title": 5}', JSON, 422, "invalid_field"),
+        (
+            "/api/rooms",
+            b'{"title": "   "}',
+            JSON,
+            422,
+            "invalid_field",
+        ),
         (
             "/api/rooms",
             ('{"title": "' + "t" * 201 + '"}').encode(),
-            {"content-type": "application/json"},
+            JSON,
             422,
             "invalid_field",
         ),
         (
             "/api/rooms",
             b'{"title": "' + b"t" * 70_000 + b'"}',
-            {"content-type": "application/json"},
+            JSON,
             413,
             "body_too_large",
         ),
-        ("/api/join", b'{"code": "AAAAAA"}', {"content-type": "application/json"}, 422, "invalid_field"),
+        (
+            "/api/join",
+            b'{"code": "AAAAAA"}',
+            JSON,
+            422,
+            "invalid_field",
+        ),
         (
             "/api/join",
             ('{"code": "AAAAAA", "name": "' + "n" * 61 + '"}').encode(),
-            {"content-type": "application/json"},
+            JSON,
             422,
             "invalid_field",
         ),
         (
             "/api/join",
             b'{"code": "ZZZZZZ", "name": "Anna"}',
-            {"content-type": "application/json"},
+            JSON,
             404,
             "room_not_found",
         ),

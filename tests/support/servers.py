@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -92,13 +93,21 @@ class InProcessServer(ApiMixin):
 class ServerProcess(ApiMixin):
     """`python -m server serve` as a child process, for restarts, SIGTERM and kill -9."""
 
-    def __init__(self, data_dir: Path, database_url: str | None, *extra_args: str) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        database_url: str | None = None,
+        *extra_args: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
         self.extra_args = list(extra_args)
+        self.env = env or {}
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
         self.output: list[str] = []
+        self._pump: threading.Thread | None = None
 
     def start(self, port: int = 0, timeout: float = 20) -> ServerProcess:
         command = [
@@ -107,7 +116,7 @@ class ServerProcess(ApiMixin):
         ]  # fmt: skip
         if self.database_url:
             command += ["--database-url", self.database_url]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
@@ -133,23 +142,31 @@ class ServerProcess(ApiMixin):
 
     def _drain(self) -> None:
         """Keep reading the child's output so it never blocks on a full pipe."""
-        import threading
 
         def pump() -> None:
             assert self.process is not None and self.process.stdout is not None
             for line in self.process.stdout:
                 self.output.append(line)
 
-        threading.Thread(target=pump, daemon=True).start()
+        self._pump = threading.Thread(target=pump, daemon=True)
+        self._pump.start()
 
     @property
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
 
-    def terminate(self, timeout: float = 20) -> int:
+    def terminate(self, timeout: float = 20) -> bool:
+        """SIGTERM; True when the server reported a complete, graceful shutdown.
+
+        uvicorn re-raises the signal after its graceful shutdown, so the exit status is
+        -SIGTERM either way; the log line is what tells a clean stop from a crash.
+        """
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
+        self.process.wait(timeout)
+        if self._pump is not None:
+            self._pump.join(timeout)  # the last lines are read once the pipe closes
+        return any("all accepted updates are stored" in line for line in self.output)
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
