@@ -77,9 +77,7 @@ async def test_nobody_can_edit_or_remove_someone_elses_presence(server: InProces
     await wait_until(lambda: anna.doc.client_id in bob.peers(), message="presence")
     clock = anna.awareness.meta[anna.doc.client_id]["clock"]
     # Bob forges a removal and a move of Anna's client id with a newer clock.
-    forged = encode_awareness_update(
-        [AwarenessEntry(anna.doc.client_id, clock + 5, None)]
-    )
+    forged = encode_awareness_update([AwarenessEntry(anna.doc.client_id, clock + 5, None)])
     await bob.send_raw(create_awareness_message(forged))
     moved = encode_awareness_update(
         [AwarenessEntry(anna.doc.client_id, clock + 6, {"cursor": {"x": 999, "y": 999}})]
@@ -95,5 +93,27 @@ async def test_nobody_can_edit_or_remove_someone_elses_presence(server: InProces
     assert watcher_view["cursor"] == {"x": 2, "y": 2}
     room = server.services.rooms.rooms[anna.url.split("/ws/rooms/")[1].split("?")[0]]
     assert room.awareness.states[anna.doc.client_id]["cursor"] == {"x": 2, "y": 2}
+    await anna.close()
+    await bob.close()
+
+
+async def test_echoed_states_of_others_are_accepted_and_ignored(server: InProcessServer) -> None:
+    """Stock y-websocket clients send every state they receive back: not an error."""
+    anna, bob, _, _ = await two_people(server)
+    await anna.set_presence({"user": {}, "cursor": {"x": 3, "y": 4}})
+    await wait_until(lambda: anna.doc.client_id in bob.peers(), message="presence")
+    echo = bob.awareness.encode_awareness_update([anna.doc.client_id])
+    relays_before = server.services.rooms.rooms[
+        anna.url.split("/ws/rooms/")[1].split("?")[0]
+    ].relays
+    for _ in range(3):
+        await bob.send_raw(create_awareness_message(echo))
+    # Bob stays connected and Anna's state is untouched; the echo caused no relay.
+    await bob.set_presence({"user": {}, "cursor": None})
+    await wait_until(lambda: bob.doc.client_id in anna.peers(), message="Bob's own presence")
+    assert bob.connected
+    room = server.services.rooms.rooms[anna.url.split("/ws/rooms/")[1].split("?")[0]]
+    assert room.relays == relays_before + 1
+    assert room.awareness.states[anna.doc.client_id]["cursor"] == {"x": 3, "y": 4}
     await anna.close()
     await bob.close()

@@ -72,8 +72,8 @@ BAD_FRAMES = {
     ),
     "awareness truncated": (b"\x01\x03\x01\x07", "malformed message: truncated message"),
     "awareness flood": (
-        b"\x01" + write_var_uint(2) + write_var_uint(500),
-        "malformed message: awareness update with 500 entries (at most 16)",
+        b"\x01" + write_var_uint(3) + write_var_uint(20_000),
+        "malformed message: awareness update with 20000 entries (at most 10000)",
     ),
 }
 

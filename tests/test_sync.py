@@ -53,8 +53,10 @@ async def test_many_clients_converge_on_concurrent_edits(server: InProcessServer
         text = client.cards["card-0"]["text"]
         text += f" +{index}"
     await wait_until(
-        lambda: len({str(c.cards["card-0"]["text"]) for c in clients}) == 1
-        and all(f"+{i}" in str(clients[0].cards["card-0"]["text"]) for i in range(12)),
+        lambda: (
+            len({str(c.cards["card-0"]["text"]) for c in clients}) == 1
+            and all(f"+{i}" in str(clients[0].cards["card-0"]["text"]) for i in range(12))
+        ),
         message="concurrent text edits to converge",
     )
     boards = [client.board() for client in clients]

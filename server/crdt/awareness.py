@@ -17,9 +17,9 @@ from pycrdt import Encoder
 from server.crdt.errors import ProtocolError
 from server.crdt.lib0 import Reader
 
-# A client publishes its own state (y-websocket sends one entry); a few more are tolerated
-# for clients that relay, but an update is never an excuse to flood the room.
-MAX_ENTRIES = 16
+# Stock y-websocket clients echo every awareness change they receive, so one message can
+# hold an entry for everyone in the room; the cap only guards against absurd input.
+MAX_ENTRIES = 10_000
 MAX_STATE_BYTES = 16 * 1024
 MAX_COLOR_LENGTH = 32
 
@@ -40,27 +40,42 @@ class AwarenessEntry:
     state: dict[str, Any] | None  # None removes the client
 
 
-def decode_awareness_update(update: bytes) -> list[AwarenessEntry]:
-    reader = Reader(update)
-    count = reader.var_uint()
-    if count > MAX_ENTRIES:
-        raise ProtocolError(f"awareness update with {count} entries (at most {MAX_ENTRIES})")
-    entries = []
-    for _ in range(count):
-        client_id = reader.var_uint()
-        clock = reader.var_uint()
-        raw_state = reader.var_string()
-        if len(raw_state) > MAX_STATE_BYTES:
+@dataclass(frozen=True, slots=True)
+class RawAwarenessEntry:
+    """An entry whose JSON state is not parsed yet: most entries are echoes, skipped unread."""
+
+    client_id: int
+    clock: int
+    raw_state: str
+
+    def parse(self) -> AwarenessEntry:
+        if len(self.raw_state) > MAX_STATE_BYTES:
             raise ProtocolError(f"awareness state larger than {MAX_STATE_BYTES} bytes")
         try:
-            state = json.loads(raw_state)
+            state = json.loads(self.raw_state)
         except ValueError as exc:
             raise ProtocolError("awareness state is not valid JSON") from exc
         if state is not None and not isinstance(state, dict):
             raise ProtocolError("awareness state must be a JSON object or null")
-        entries.append(AwarenessEntry(client_id, clock, state))
+        return AwarenessEntry(self.client_id, self.clock, state)
+
+
+def scan_awareness_update(update: bytes) -> list[RawAwarenessEntry]:
+    """Check the framing of a whole awareness update and split it into raw entries."""
+    reader = Reader(update)
+    count = reader.var_uint()
+    if count > MAX_ENTRIES:
+        raise ProtocolError(f"awareness update with {count} entries (at most {MAX_ENTRIES})")
+    entries = [
+        RawAwarenessEntry(reader.var_uint(), reader.var_uint(), reader.var_string())
+        for _ in range(count)
+    ]
     reader.expect_end()
     return entries
+
+
+def decode_awareness_update(update: bytes) -> list[AwarenessEntry]:
+    return [entry.parse() for entry in scan_awareness_update(update)]
 
 
 def encode_awareness_update(entries: list[AwarenessEntry]) -> bytes:

@@ -15,7 +15,6 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from server.crdt.awareness import Identity
 
-CLOSE_GOING_AWAY = 1001
 CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_BAD_MESSAGE = 4400

@@ -22,6 +22,8 @@ from server.storage.writer import UpdateWriter
 
 log = logging.getLogger("koprade.rooms")
 
+_STOP_TIMEOUT = 30.0
+
 
 class RoomNotFound(Exception):
     pass
@@ -57,7 +59,15 @@ class RoomManager:
         for timer in self._unload_timers.values():
             timer.cancel()
         self._unload_timers.clear()
-        await self.writer.stop()
+        try:
+            # The writer retries while the database is down; a stop must still end.
+            await asyncio.wait_for(self.writer.stop(), _STOP_TIMEOUT)
+        except TimeoutError:
+            log.error(
+                "database unreachable at shutdown: %d updates could not be stored; "
+                "clients that reconnect will send them again",
+                self.writer.pending_count(),
+            )
         for task in list(self._tasks):
             await asyncio.gather(task, return_exceptions=True)
         for room in self.rooms.values():

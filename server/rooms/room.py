@@ -27,8 +27,8 @@ from pycrdt import Awareness, Doc, Subscription, TransactionEvent, merge_updates
 from server.crdt.awareness import (
     AwarenessEntry,
     bind_identity,
-    decode_awareness_update,
     encode_awareness_update,
+    scan_awareness_update,
 )
 from server.crdt.errors import ProtocolError
 from server.crdt.messages import (
@@ -69,6 +69,8 @@ class Room:
         self._last_relay = 0.0
         self._loop = asyncio.get_running_loop()
         self.awareness = Awareness(doc)
+        # Which connection published each awareness client id (see _apply_awareness).
+        self._owners: dict[int, Connection] = {}
         # The server is no participant: it must not appear in anyone's presence list.
         self.awareness.set_local_state(None)
         self._awareness_subscription = self.awareness.observe(self._on_awareness_change)
@@ -92,6 +94,9 @@ class Room:
     def leave(self, connection: Connection) -> None:
         """Forget the connection and broadcast the removal of its awareness states."""
         self.connections.discard(connection)
+        for client_id in connection.client_ids:
+            if self._owners.get(client_id) is connection:
+                del self._owners[client_id]
         owned = [cid for cid in connection.client_ids if cid in self.awareness.states]
         connection.client_ids.clear()
         if owned:
@@ -129,27 +134,34 @@ class Room:
             raise ProtocolError(f"undecodable update ({exc})") from exc
 
     def _apply_awareness(self, connection: Connection, update: bytes) -> None:
-        entries = decode_awareness_update(update)
+        """Accept the sender's own entries; drop echoes and anything about others.
+
+        Stock y-websocket clients send back every awareness change they receive, so most
+        entries are echoes of other people's states: they are recognised by client id and
+        clock and skipped without parsing their JSON.
+        """
+        known = self.awareness.meta
         accepted: list[AwarenessEntry] = []
-        for entry in entries:
-            if entry.client_id not in connection.client_ids and self._owner_of(entry.client_id):
-                # Another connection's client id: nobody may edit or remove someone else.
-                connection.log.warning("dropped awareness entry for a foreign client id")
-                continue
+        for raw in scan_awareness_update(update):
+            owner = self._owners.get(raw.client_id)
+            if owner is None:
+                meta = known.get(raw.client_id)
+                if meta is not None and raw.clock <= meta["clock"]:
+                    continue  # an echo of a state we already had (or its removal)
+            elif owner is not connection:
+                continue  # someone else's client id: nobody may edit or remove it
+            entry = raw.parse()
             state = entry.state
             if state is not None:
                 state = bind_identity(state, connection.identity)
-                connection.client_ids.add(entry.client_id)
+                if owner is None:
+                    self._owners[entry.client_id] = connection
+                    connection.client_ids.add(entry.client_id)
             accepted.append(AwarenessEntry(entry.client_id, entry.clock, state))
-        if not accepted:
-            return
-        self.awareness.apply_awareness_update(encode_awareness_update(accepted), origin=connection)
-
-    def _owner_of(self, client_id: int) -> Connection | None:
-        for other in self.connections:
-            if client_id in other.client_ids:
-                return other
-        return None
+        if accepted:
+            self.awareness.apply_awareness_update(
+                encode_awareness_update(accepted), origin=connection
+            )
 
     # -- observers: what changed goes to storage and to the next relay -----------------------
 

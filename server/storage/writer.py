@@ -81,6 +81,13 @@ class UpdateWriter:
             return
         self._stop_requested.clear()
         self._task = asyncio.create_task(self._run(), name="koprade-update-writer")
+        self._task.add_done_callback(self._task_done)
+
+    @staticmethod
+    def _task_done(task: asyncio.Task[None]) -> None:
+        """Make a crash of the background task visible instead of silently losing commits."""
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("update writer task crashed", exc_info=task.exception())
 
     async def stop(self) -> None:
         """Stop the background task and store everything still queued.

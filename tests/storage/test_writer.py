@@ -17,10 +17,13 @@ Flushed = list[tuple[str, int, int]]
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll a condition instead of sleeping a fixed time."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)
+    """Poll a condition instead of sleeping a fixed time; fail clearly on timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.005)
 
 
 def recorder() -> tuple[Flushed, Callable[[str, int, int], None]]:
