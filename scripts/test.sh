@@ -14,9 +14,19 @@ fi
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
 log "Node packages for the yjs/y-websocket interop tests"
-if [ -f tests/interop/package-lock.json ]; then
-  npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
+npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
+
+log "Browser client: install, and check that the committed web/dist is not stale"
+npm ci --prefix web --no-audit --no-fund --loglevel=error
+npm run --prefix web --silent check
+
+log "Chromium for the browser tests (Debian's package)"
+if [ ! -x /usr/bin/chromium ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium >/dev/null
 fi
+/usr/bin/chromium --version
 
 log "PostgreSQL on 127.0.0.1:5432"
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then

@@ -197,7 +197,7 @@ async def _room_record(services: Services, room_id: str) -> RoomRecord:
 async def room_summary(request: Request) -> JSONResponse:
     services = services_of(request)
     room_id = request.path_params["room_id"]
-    _claims(request, services, room_id)
+    claims = _claims(request, services, room_id)
     record = await _room_record(services, room_id)
     doc = await _board(services, room_id)
     counts = board_counts(doc)
@@ -210,6 +210,11 @@ async def room_summary(request: Request) -> JSONResponse:
             "code": record.code,
             "created": iso(record.created),
             "counts": counts,
+            # Who the token belongs to: a facilitator link opened on another device
+            # learns its own name and role from here.
+            "participant": claims.participant,
+            "name": claims.name,
+            "role": claims.role,
         }
     )
 

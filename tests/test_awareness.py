@@ -117,3 +117,47 @@ async def test_echoed_states_of_others_are_accepted_and_ignored(server: InProces
     assert room.awareness.states[anna.doc.client_id]["cursor"] == {"x": 3, "y": 4}
     await anna.close()
     await bob.close()
+
+
+async def test_same_participant_on_a_new_socket_takes_its_presence_over(
+    server: InProcessServer,
+) -> None:
+    """A tablet whose Wi-Fi dropped silently reconnects before its old socket is found dead."""
+    from pycrdt import Doc
+
+    info = await server.create_room("Takeover")
+    anna_token = (await server.join(info.code, "Anna"))["token"]
+    watcher = await YClient(server.ws_url, info.room, info.token).connect()
+    old = await YClient(server.ws_url, info.room, anna_token).connect()
+    await old.set_presence({"user": {}, "cursor": {"x": 1, "y": 1}})
+    await wait_until(lambda: old.doc.client_id in watcher.peers(), message="presence")
+
+    new = YClient(server.ws_url, info.room, anna_token, doc=Doc(client_id=old.doc.client_id))
+    await new.connect()
+    for _ in range(5):  # a clock ahead of the old socket's, as after real use
+        new.awareness.set_local_state({})
+    await new.set_presence({"user": {}, "cursor": {"x": 7, "y": 7}})
+    await wait_until(
+        lambda: watcher.peers().get(old.doc.client_id, {}).get("cursor") == {"x": 7, "y": 7},
+        message="the new socket's presence",
+    )
+    await old.close()  # the old socket is finally noticed as gone...
+    await wait_until(lambda: len(server.services.rooms.rooms[info.room].connections) == 2)
+    # ...and does not take Anna's presence with it.
+    assert watcher.peers()[old.doc.client_id]["cursor"] == {"x": 7, "y": 7}
+
+    # Someone else with the same client id cannot do the same.
+    bob_token = (await server.join(info.code, "Bob"))["token"]
+    bob = YClient(server.ws_url, info.room, bob_token, doc=Doc(client_id=old.doc.client_id))
+    await bob.connect()
+    for _ in range(50):
+        bob.awareness.set_local_state({})
+    await bob.set_presence({"user": {}, "cursor": {"x": 666, "y": 666}})
+    await new.set_presence({"user": {}, "cursor": {"x": 8, "y": 8}})
+    await wait_until(
+        lambda: watcher.peers()[old.doc.client_id].get("cursor") == {"x": 8, "y": 8},
+        message="Anna's next move",
+    )
+    assert watcher.peers()[old.doc.client_id]["user"]["name"] == "Anna"
+    for client in (watcher, new, bob):
+        await client.close()

@@ -149,7 +149,12 @@ class Room:
                 if meta is not None and raw.clock <= meta["clock"]:
                     continue  # an echo of a state we already had (or its removal)
             elif owner is not connection:
-                continue  # someone else's client id: nobody may edit or remove it
+                if owner.identity.participant != connection.identity.participant:
+                    continue  # someone else's client id: nobody may edit or remove it
+                # The same person on a new socket while the old one is not yet known to be
+                # dead (a silent network drop): the new connection takes the id over.
+                owner.client_ids.discard(raw.client_id)
+                owner = None
             entry = raw.parse()
             state = entry.state
             if state is not None:

@@ -155,6 +155,16 @@ class ServerProcess(ApiMixin):
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
 
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A blocking JSON POST, for tests that drive a synchronous API (Playwright's)."""
+        response = httpx.post(self.url + path, json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.terminate()
+
     def terminate(self, timeout: float = 20) -> bool:
         """SIGTERM; True when the server reported a complete, graceful shutdown.
 

@@ -1,0 +1,92 @@
+import QRCode from 'qrcode';
+import { h, i18n, icon } from '../dom.js';
+import { t, onLang } from '../i18n/index.js';
+
+/**
+ * A modal <dialog> with a heading and a close button.
+ * @param {string} id @param {string} titleKey @param {HTMLElement} body
+ */
+export function makeDialog(id, titleKey, body) {
+  const close = h('button', { type: 'button', class: 'btn btn-icon dialog-close', i18n: { 'aria-label': 'close', title: 'close' } }, icon('close'));
+  const dlg = /** @type {HTMLDialogElement} */ (h('dialog', { id, class: 'dialog', 'aria-labelledby': `${id}-title` },
+    h('div', { class: 'dialog-head' }, h('h2', { id: `${id}-title`, i18n: { text: titleKey } }), close),
+    body));
+  close.addEventListener('click', () => dlg.close());
+  dlg.addEventListener('click', (ev) => { if (ev.target === dlg) dlg.close(); });
+  return dlg;
+}
+
+/** @param {{getCode: () => string, getTitle: () => string}} info */
+export function inviteDialog(info) {
+  const codeEl = h('p', { class: 'invite-code', 'data-testid': 'invite-code' });
+  const linkInput = /** @type {HTMLInputElement} */ (h('input', { class: 'input invite-link', id: 'invite-link', readonly: true, 'data-testid': 'invite-link' }));
+  const copied = h('span', { class: 'copied', role: 'status' });
+  const copyBtn = h('button', { type: 'button', class: 'btn btn-secondary' }, icon('copy'), h('span', { i18n: { text: 'copyLink' } }));
+  const qr = h('div', { class: 'qr', role: 'img', 'data-testid': 'invite-qr' });
+  const hostLine = h('p', { class: 'invite-host' });
+  const titleEl = h('p', { class: 'invite-room-title' });
+  const body = h('div', { class: 'invite-body' },
+    qr,
+    h('div', { class: 'invite-text' },
+      titleEl,
+      h('p', { class: 'invite-step', i18n: { text: 'inviteStep1' } }),
+      hostLine,
+      h('p', { class: 'invite-code-label', i18n: { text: 'code' } }),
+      codeEl,
+      h('label', { for: 'invite-link', class: 'invite-link-label', i18n: { text: 'joinLink' } }),
+      linkInput,
+      h('div', { class: 'row' }, copyBtn, copied)));
+  const dlg = makeDialog('invite-dialog', 'inviteTitle', body);
+
+  let lastUrl = '';
+  const refresh = async () => {
+    const code = info.getCode();
+    const url = code ? `${location.origin}/join/${code}` : '';
+    codeEl.textContent = code || '—';
+    titleEl.textContent = info.getTitle();
+    linkInput.value = url;
+    hostLine.textContent = t('inviteStep2', { host: location.host });
+    qr.setAttribute('aria-label', t('qrAlt', { url }));
+    if (url && url !== lastUrl) {
+      lastUrl = url;
+      const svg = await QRCode.toString(url, { type: 'svg', margin: 2, errorCorrectionLevel: 'M', color: { dark: '#000000', light: '#ffffff' } });
+      const tpl = document.createElement('template');
+      tpl.innerHTML = svg;
+      const el = tpl.content.querySelector('svg');
+      if (el) {
+        el.setAttribute('aria-hidden', 'true');
+        el.setAttribute('focusable', 'false');
+        qr.replaceChildren(el);
+      }
+    }
+  };
+  onLang(() => { if (dlg.open) refresh(); });
+  copyBtn.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(linkInput.value);
+    } catch {
+      linkInput.select();
+      document.execCommand('copy');
+    }
+    copied.textContent = t('copied');
+    setTimeout(() => { copied.textContent = ''; }, 2500);
+  });
+  return { dlg, open: async () => { await refresh(); if (!dlg.open) dlg.showModal(); }, refresh };
+}
+
+export function helpDialog() {
+  const section = (/** @type {string} */ headKey, /** @type {string} */ listKey, /** @type {boolean} */ keys) => {
+    const tbody = h('tbody');
+    const table = h('table', { class: 'help-table' },
+      h('caption', { i18n: { text: headKey } }), tbody);
+    onLang(() => {
+      tbody.replaceChildren(...(/** @type {[string, string][]} */ (t(listKey))).map(([k, v]) =>
+        h('tr', {}, h('th', { scope: 'row', class: keys ? 'keys' : '' }, keys ? h('kbd', { text: k }) : k), h('td', { text: v }))));
+    });
+    return table;
+  };
+  const body = h('div', { class: 'help-body' }, section('helpKeys', 'shortcuts', true), section('helpPointer', 'gestures', false));
+  return makeDialog('help-dialog', 'helpTitle', body);
+}
+
+export { i18n };

@@ -1,0 +1,39 @@
+import './styles.css';
+import { applyDocumentLang, onLang, t } from './i18n/index.js';
+import { renderStart } from './start.js';
+import { renderBoard } from './board/board.js';
+import { loadSession, saveSession } from './session.js';
+
+/**
+ * Routes: `/` start page, `/join/{CODE}` start page with the code filled in,
+ * `/room/{room}` the board (`#token=...` in the fragment is stored for the tab and removed).
+ */
+function route() {
+  const app = /** @type {HTMLElement} */ (document.getElementById('app'));
+  const path = location.pathname;
+  const roomMatch = /^\/room\/([a-z2-9]{4,64})\/?$/i.exec(path);
+  if (roomMatch) {
+    const room = roomMatch[1];
+    const frag = new URLSearchParams(location.hash.slice(1));
+    const fragToken = frag.get('token');
+    if (fragToken) {
+      const prev = loadSession(room);
+      saveSession(room, { ...(prev && prev.token === fragToken ? prev : {}), token: fragToken, role: 'facilitator' });
+      history.replaceState(null, '', `/room/${room}`);
+    }
+    const session = loadSession(room);
+    if (session) {
+      renderBoard(app, room, session);
+      return;
+    }
+    renderStart(app, { notice: t('needJoin') });
+    return;
+  }
+  const joinMatch = /^\/join\/([^/]+)\/?$/.exec(path);
+  renderStart(app, { code: joinMatch ? decodeURIComponent(joinMatch[1]) : '' });
+}
+
+applyDocumentLang();
+onLang(() => { document.title = t('appName'); });
+window.addEventListener('popstate', () => { location.reload(); });
+route();

@@ -1,0 +1,135 @@
+import { h, langButton } from './dom.js';
+import { t } from './i18n/index.js';
+import { createRoom, joinRoom, ApiError } from './api.js';
+import { saveSession } from './session.js';
+import { renderBoard } from './board/board.js';
+
+/** @param {unknown} e */
+function errorText(e) {
+  if (e instanceof ApiError) {
+    if (e.status === 0) return t('errNetwork');
+    if (e.slug === 'room_not_found') return t('errRoomNotFound');
+    if (e.slug === 'organizer_key_required') return t('errOrganizerKey');
+    if (e.slug === 'organizer_key_invalid') return t('errOrganizerKeyInvalid');
+    if (e.slug === 'invalid_field') return t('errInvalidField', { field: e.field || e.message });
+    if (e.status >= 500) return t('errServer', { status: e.status });
+    return e.message || t('errServer', { status: e.status });
+  }
+  return t('errNetwork');
+}
+
+/**
+ * @param {string} id
+ * @param {string} labelKey
+ * @param {Record<string, any>} inputAttrs
+ * @param {string} [hintKey]
+ */
+function field(id, labelKey, inputAttrs, hintKey) {
+  const input = h('input', { id, class: 'input', ...inputAttrs, 'aria-describedby': hintKey ? `${id}-hint` : undefined });
+  return {
+    input,
+    el: h('div', { class: 'field' },
+      h('label', { for: id, i18n: { text: labelKey } }),
+      hintKey ? h('p', { id: `${id}-hint`, class: 'hint', i18n: { text: hintKey } }) : null,
+      input),
+  };
+}
+
+/**
+ * @param {HTMLElement} app
+ * @param {{code?: string, notice?: string}} opts
+ */
+export function renderStart(app, opts = {}) {
+  app.replaceChildren();
+  app.className = 'start-view';
+
+  // join form
+  const code = field('join-code', 'code', {
+    name: 'code', autocomplete: 'off', autocapitalize: 'characters', spellcheck: 'false', maxlength: '16',
+    required: true, class: 'input input-code', value: opts.code ? opts.code.toUpperCase() : '',
+  }, 'codeHint');
+  const name = field('join-name', 'name', { name: 'name', autocomplete: 'nickname', maxlength: '60', required: true }, 'nameHint');
+  const joinError = h('p', { class: 'form-error', role: 'alert', id: 'join-error' });
+  const joinBtn = h('button', { type: 'submit', class: 'btn btn-primary btn-big', i18n: { text: 'join' } });
+  const joinForm = h('form', { class: 'card-panel', 'aria-labelledby': 'join-heading', novalidate: true },
+    h('h2', { id: 'join-heading', i18n: { text: 'joinHeading' } }),
+    h('p', { class: 'intro', i18n: { text: 'joinIntro' } }),
+    code.el, name.el, joinError, joinBtn);
+
+  joinForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    joinError.textContent = '';
+    const c = /** @type {HTMLInputElement} */ (code.input).value.trim();
+    const n = /** @type {HTMLInputElement} */ (name.input).value.trim();
+    if (!c) { joinError.textContent = t('errRequired'); code.input.focus(); return; }
+    if (!n) { joinError.textContent = t('errRequired'); name.input.focus(); return; }
+    busy(joinBtn, true);
+    try {
+      const res = await joinRoom(c, n);
+      const session = { token: res.token, participant: res.participant, name: res.name, role: res.role || 'participant', title: res.title };
+      saveSession(res.room, session);
+      history.pushState(null, '', `/room/${res.room}`);
+      renderBoard(app, res.room, session);
+    } catch (e) {
+      joinError.textContent = errorText(e);
+      busy(joinBtn, false);
+    }
+  });
+
+  // create form
+  const title = field('create-title', 'workshopTitle', { name: 'title', maxlength: '200', required: true, autocomplete: 'off', i18n: { placeholder: 'workshopTitlePlaceholder' } });
+  const fname = field('create-name', 'yourNameOptional', { name: 'name', autocomplete: 'nickname', maxlength: '60' }, 'facilitatorNameHint');
+  const key = field('create-key', 'organizerKey', { name: 'organizer_key', type: 'password', autocomplete: 'off' });
+  key.el.hidden = true;
+  const createError = h('p', { class: 'form-error', role: 'alert', id: 'create-error' });
+  const createBtn = h('button', { type: 'submit', class: 'btn btn-secondary btn-big', i18n: { text: 'create' } });
+  const createForm = h('form', { class: 'card-panel', 'aria-labelledby': 'create-heading', novalidate: true },
+    h('h2', { id: 'create-heading', i18n: { text: 'createHeading' } }),
+    h('p', { class: 'intro', i18n: { text: 'createIntro' } }),
+    title.el, fname.el, key.el, createError, createBtn);
+
+  createForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    createError.textContent = '';
+    const ti = /** @type {HTMLInputElement} */ (title.input).value.trim();
+    if (!ti) { createError.textContent = t('errRequired'); title.input.focus(); return; }
+    busy(createBtn, true);
+    try {
+      const k = /** @type {HTMLInputElement} */ (key.input).value.trim();
+      const fn = /** @type {HTMLInputElement} */ (fname.input).value.trim();
+      const displayName = fn || t('facilitatorDefaultName');
+      const res = await createRoom(ti, k || undefined, displayName);
+      const session = { token: res.facilitator_token, participant: res.participant, name: displayName, role: 'facilitator', title: res.title, code: res.code };
+      saveSession(res.room, session);
+      history.pushState(null, '', `/room/${res.room}`);
+      renderBoard(app, res.room, session, { showInvite: true });
+    } catch (e) {
+      if (e instanceof ApiError && e.slug.startsWith('organizer_key')) {
+        key.el.hidden = false;
+        key.input.focus();
+      }
+      createError.textContent = errorText(e);
+      busy(createBtn, false);
+    }
+  });
+
+  const notice = opts.notice ? h('p', { class: 'notice', role: 'status', text: opts.notice }) : null;
+
+  app.append(
+    h('header', { class: 'start-header' },
+      h('span', { class: 'brand', 'aria-hidden': 'true' }, h('img', { src: '/assets/icon.svg', alt: '', width: '32', height: '32' }), h('span', { i18n: { text: 'appName' } })),
+      langButton()),
+    h('main', { class: 'start-main', id: 'main' },
+      h('h1', { class: 'start-title' }, h('span', { i18n: { text: 'appName' } })),
+      h('p', { class: 'tagline', i18n: { text: 'tagline' } }),
+      notice,
+      h('div', { class: 'start-grid' }, joinForm, createForm)),
+  );
+  if (opts.code) name.input.focus();
+}
+
+/** @param {HTMLElement} btn @param {boolean} on */
+function busy(btn, on) {
+  /** @type {HTMLButtonElement} */ (btn).disabled = on;
+  btn.setAttribute('aria-busy', on ? 'true' : 'false');
+}
