@@ -30,7 +30,7 @@ class Settings:
     # Unload a room this long after its last connection left (after flushing it).
     room_idle_seconds: float = 30.0
     # Minimum spacing of a room's relay ticks under load; a lone update goes out at once.
-    fanout_interval_ms: float = 5.0
+    fanout_interval_ms: float = 10.0
     # A connection whose unsent backlog exceeds either limit is closed with 4408.
     send_queue_bytes: int = 16 * MIB
     send_queue_messages: int = 2000

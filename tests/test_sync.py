@@ -153,3 +153,18 @@ async def test_room_unloads_after_idle_and_reloads(server: InProcessServer) -> N
     again = await connect(server, info.room, info.token)
     assert str(again.cards["kept"]["text"]) == "kept across unload"
     await again.close()
+
+
+async def test_a_lone_update_is_not_echoed_to_its_sender(server: InProcessServer) -> None:
+    info = await server.create_room("Echo")
+    anna = await connect(server, info.room, info.token)
+    bob = await connect(server, info.room, info.token)
+    anna_frames = len(anna.frames)
+    anna.cards["solo"] = card("only Anna writes")
+    await wait_until(lambda: "solo" in bob.cards, message="relay to Bob")
+    bob.cards["reply"] = card("Bob answers")
+    await wait_until(lambda: "reply" in anna.cards, message="relay to Anna")
+    update_frames = [f for f in anna.frames[anna_frames:] if f[:2] == b"\x00\x02"]
+    assert len(update_frames) == 1, "Anna got Bob's update, and not her own back"
+    await anna.close()
+    await bob.close()

@@ -56,7 +56,10 @@ class Connection:
         self._outbox_bytes = 0
         self._ready = asyncio.Event()
         self._close: tuple[int, str] | None = None
-        self._in_flight: asyncio.Future[None] | None = None
+        # Set while the writer awaits a send, so close_soon() can abandon a stuck one.
+        self._writer: asyncio.Task[None] | None = None
+        self._sending = False
+        self._abandoned_send = False
         self.closed = False
         self.messages_sent = 0
 
@@ -95,8 +98,9 @@ class Connection:
         self._close = (code, clip_reason(reason))
         self._outbox.clear()
         self._outbox_bytes = 0
-        if self._in_flight is not None and not self._in_flight.done():
-            self._in_flight.cancel()
+        if self._sending and self._writer is not None:
+            self._abandoned_send = True
+            self._writer.cancel()
         self._ready.set()
 
     def mark_disconnected(self) -> None:
@@ -112,6 +116,7 @@ class Connection:
         The writer is the only coroutine that sends on the socket, close frames included.
         A client that disconnects mid-send is routine: the error ends this writer quietly.
         """
+        self._writer = asyncio.current_task()
         try:
             while not self.closed:
                 await self._ready.wait()
@@ -119,16 +124,22 @@ class Connection:
                 while self._outbox and self._close is None and not self.closed:
                     data = self._outbox.popleft()
                     self._outbox_bytes -= len(data)
-                    self._in_flight = asyncio.ensure_future(self.websocket.send_bytes(data))
+                    self._sending = True
                     try:
-                        await self._in_flight
-                    except asyncio.CancelledError:
-                        if not self._in_flight.cancelled() or self._close is None:
-                            raise  # the writer itself was cancelled
+                        await self.websocket.send_bytes(data)
+                    finally:
+                        self._sending = False
                     self.messages_sent += 1
                 if self._close is not None and not self.closed:
                     await self._send_close(*self._close)
                     return
+        except asyncio.CancelledError:
+            if not self._abandoned_send:
+                raise  # the writer itself is being cancelled
+            # close_soon() abandoned a send stuck behind a client that stopped reading.
+            self._writer.uncancel()
+            assert self._close is not None
+            await self._send_close(*self._close)
         except Exception as exc:  # disconnect races surface as several exception types
             self.log.debug("writer stopped: %s", exc.__class__.__name__)
         finally:

@@ -8,7 +8,8 @@ The path of one document update, in order:
 3. the document observer `_on_doc_change()` gets exactly what was new, hands it to the
    group-commit writer (persistence) and to the pending relay batch;
 4. `_relay()` runs on the next tick: it merges the batch into one update message and one
-   awareness message, encoded once, and queues the same bytes on every connection.
+   awareness message, encoded once, and queues the same bytes on every connection (but the
+   one that sent the whole batch, if a single connection did).
 
 Nothing here awaits a socket: connections only queue (see `connection.py`), so one slow
 client cannot stall the room, and an exception for one connection never stops the relay.
@@ -65,6 +66,12 @@ class Room:
         self._fanout_interval = fanout_interval
         self._pending_updates: list[bytes] = []
         self._pending_awareness: dict[int, AwarenessEntry] = {}
+        # Who caused the pending changes (None: the server itself). A batch with a single
+        # sender is not sent back to it; a mixed batch goes to everyone, which Yjs
+        # tolerates as duplicates.
+        self._update_origins: set[Connection | None] = set()
+        self._awareness_origins: set[Connection | None] = set()
+        self._applying_for: Connection | None = None
         self._relay_handle: asyncio.Handle | None = None
         self._last_relay = 0.0
         self._loop = asyncio.get_running_loop()
@@ -107,7 +114,11 @@ class Room:
     def receive(self, connection: Connection, message: Message) -> None:
         """Handle one decoded message. Raises ProtocolError if it cannot be accepted."""
         if isinstance(message, SyncUpdate | SyncStep2):
-            self._apply_update(message.update)
+            self._applying_for = connection
+            try:
+                self._apply_update(message.update)
+            finally:
+                self._applying_for = None
         elif isinstance(message, AwarenessMessage):
             self._apply_awareness(connection, message.update)
         elif isinstance(message, SyncStep1):
@@ -176,12 +187,14 @@ class Room:
             return
         self._persist(self.id, update)
         self._pending_updates.append(update)
+        self._update_origins.add(self._applying_for)
         self._schedule_relay()
 
     def _on_awareness_change(self, topic: str, change: tuple[dict[str, Any], Any]) -> None:
         if topic != "update":
             return
-        changes, _origin = change
+        changes, origin = change
+        self._awareness_origins.add(origin if isinstance(origin, Connection) else None)
         states = self.awareness.states
         meta = self.awareness.meta
         for client_id in (*changes["added"], *changes["updated"], *changes["removed"]):
@@ -210,26 +223,42 @@ class Room:
     def _relay(self) -> None:
         self._relay_handle = None
         self._last_relay = time.monotonic()
-        frames: list[bytes] = []
+        update_frame = awareness_frame = None
+        update_skip = awareness_skip = None
         try:
             if self._pending_updates:
                 updates, self._pending_updates = self._pending_updates, []
                 merged = updates[0] if len(updates) == 1 else merge_updates(*updates)
-                frames.append(encode_update(merged))
+                update_frame = encode_update(merged)
+                update_skip = self._single_origin(self._update_origins)
             if self._pending_awareness:
                 entries = list(self._pending_awareness.values())
                 self._pending_awareness = {}
-                frames.append(encode_awareness(encode_awareness_update(entries)))
+                awareness_frame = encode_awareness(encode_awareness_update(entries))
+                awareness_skip = self._single_origin(self._awareness_origins)
         except Exception:
             log.exception("relay batch could not be encoded", extra={"room": self.id})
             return
+        finally:
+            self._update_origins.clear()
+            self._awareness_origins.clear()
         self.relays += 1
         for connection in list(self.connections):
-            for frame in frames:
-                try:
-                    connection.send(frame)
-                except Exception:  # one connection's failure must never stop the relay
-                    connection.log.exception("relay to connection failed")
+            try:
+                if update_frame is not None and connection is not update_skip:
+                    connection.send(update_frame)
+                if awareness_frame is not None and connection is not awareness_skip:
+                    connection.send(awareness_frame)
+            except Exception:  # one connection's failure must never stop the relay
+                connection.log.exception("relay to connection failed")
+
+    @staticmethod
+    def _single_origin(origins: set[Connection | None]) -> Connection | None:
+        """The one connection that caused a whole batch, if it was only one."""
+        if len(origins) == 1:
+            (origin,) = origins
+            return origin
+        return None
 
     # -- snapshot and shutdown -------------------------------------------------------------
 
