@@ -168,3 +168,34 @@ async def test_a_lone_update_is_not_echoed_to_its_sender(server: InProcessServer
     assert len(update_frames) == 1, "Anna got Bob's update, and not her own back"
     await anna.close()
     await bob.close()
+
+
+async def test_an_update_completing_someone_elses_reaches_its_sender(
+    server: InProcessServer,
+) -> None:
+    """Anna's edit arrives before the card it edits; Bob then sends that card.
+
+    The server integrates both at once: Bob must still receive Anna's edit, though the
+    change was triggered by his message.
+    """
+    from pycrdt import Doc, create_update_message
+
+    origin: Doc = Doc()
+    origin.get("cards", type=Map)["c"] = card("card")
+    card_update = origin.get_update()
+    before_edit = origin.get_state()
+    text = origin.get("cards", type=Map)["c"]["text"]
+    text += " edited by Anna"
+    edit_update = origin.get_update(before_edit)
+
+    info = await server.create_room("Pending")
+    anna = await connect(server, info.room, info.token)
+    bob = await connect(server, info.room, info.token)
+    await anna.send_raw(create_update_message(edit_update))  # waits at the server
+    bob.doc.apply_update(card_update)  # Bob's client sends the card it now holds
+    await wait_until(
+        lambda: "c" in bob.cards and str(bob.cards["c"]["text"]) == "card edited by Anna",
+        message="Anna's edit at Bob",
+    )
+    await anna.close()
+    await bob.close()

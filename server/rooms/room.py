@@ -71,7 +71,7 @@ class Room:
         # tolerates as duplicates.
         self._update_origins: set[Connection | None] = set()
         self._awareness_origins: set[Connection | None] = set()
-        self._applying_for: Connection | None = None
+        self._applying: tuple[Connection, bytes] | None = None
         self._relay_handle: asyncio.Handle | None = None
         self._last_relay = 0.0
         self._loop = asyncio.get_running_loop()
@@ -114,11 +114,11 @@ class Room:
     def receive(self, connection: Connection, message: Message) -> None:
         """Handle one decoded message. Raises ProtocolError if it cannot be accepted."""
         if isinstance(message, SyncUpdate | SyncStep2):
-            self._applying_for = connection
+            self._applying = (connection, message.update)
             try:
                 self._apply_update(message.update)
             finally:
-                self._applying_for = None
+                self._applying = None
         elif isinstance(message, AwarenessMessage):
             self._apply_awareness(connection, message.update)
         elif isinstance(message, SyncStep1):
@@ -187,8 +187,19 @@ class Room:
             return
         self._persist(self.id, update)
         self._pending_updates.append(update)
-        self._update_origins.add(self._applying_for)
+        self._update_origins.add(self._sender_of(update))
         self._schedule_relay()
+
+    def _sender_of(self, change: bytes) -> Connection | None:
+        """The connection whose update produced exactly this change, else None.
+
+        If the change is more than what the connection sent (its update completed
+        structs that were waiting for it, possibly someone else's), the sender lacks part
+        of it, so it must not be skipped when relaying.
+        """
+        if self._applying is not None and self._applying[1] == change:
+            return self._applying[0]
+        return None
 
     def _on_awareness_change(self, topic: str, change: tuple[dict[str, Any], Any]) -> None:
         if topic != "update":
