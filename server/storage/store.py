@@ -129,6 +129,11 @@ class Store:
         self._engine_options: dict[str, Any] = dict(engine_options or {})
         self._engine: AsyncEngine | None = None
         self._dialect_name = make_url(url).get_backend_name()
+        # Log length per room (rows after its snapshot), kept up to date by this process so
+        # a group commit does not count a room's whole log on every batch. A room seen for
+        # the first time is counted once. Another process writing the same room only
+        # delays compaction here, which is harmless.
+        self._log_lengths: dict[str, int] = {}
 
     @classmethod
     def for_settings(cls, data_dir: Path, database_url: str | None) -> Store:
@@ -348,6 +353,7 @@ class Store:
             await conn.execute(delete(room_snapshots).where(room_snapshots.c.room_id == room_id))
             await conn.execute(delete(participants).where(participants.c.room_id == room_id))
             await conn.execute(delete(rooms).where(rooms.c.id == room_id))
+        self._log_lengths.pop(room_id, None)
 
     # -- participants ----------------------------------------------------------------
 
@@ -403,6 +409,7 @@ class Store:
                 )
             ).all()
         last = int(rows[-1].id) if rows else upto
+        self._log_lengths[room_id] = len(rows)
         return StoredDocument(
             snapshot=bytes(snap.data) if snap is not None else None,
             updates=[bytes(row.data) for row in rows],
@@ -424,13 +431,36 @@ class Store:
         # batch order on every dialect.
         stmt: Insert = room_updates.insert()
         stmt_ret = stmt.returning(room_updates.c.id, sort_by_parameter_order=True)
-        room_ids = sorted({room for room, _ in batch})
-        counts = (
-            select(
-                room_updates.c.room_id,
-                func.count().label("n"),
-                func.max(room_updates.c.id).label("last"),
+        batch_counts: dict[str, int] = {}
+        for room, _ in batch:
+            batch_counts[room] = batch_counts.get(room, 0) + 1
+        uncounted = sorted(room for room in batch_counts if room not in self._log_lengths)
+        async with self._transaction() as conn:
+            ids = (await conn.execute(stmt_ret, params)).scalars().all()
+            counted = (
+                {row.room_id: int(row.n) for row in await conn.execute(self._log_counts(uncounted))}
+                if uncounted
+                else {}
             )
+        if len(ids) != len(batch):  # pragma: no cover - would be a driver bug
+            raise StorageError(f"inserted {len(batch)} updates but got {len(ids)} ids back")
+        last_ids: dict[str, int] = {}
+        for (room, _), new_id in zip(batch, ids, strict=True):
+            last_ids[room] = max(int(new_id), last_ids.get(room, 0))
+        result = {}
+        for room, added in batch_counts.items():
+            if room in counted:  # counted inside the transaction, this batch included
+                self._log_lengths[room] = counted[room]
+            else:
+                self._log_lengths[room] = self._log_lengths.get(room, 0) + added
+            result[room] = (last_ids[room], self._log_lengths[room])
+        return result
+
+    @staticmethod
+    def _log_counts(room_ids: list[str]) -> Any:
+        """Rows after each room's snapshot, per room."""
+        return (
+            select(room_updates.c.room_id, func.count().label("n"))
             .select_from(
                 room_updates.outerjoin(
                     room_snapshots, room_snapshots.c.room_id == room_updates.c.room_id
@@ -442,18 +472,6 @@ class Store:
             )
             .group_by(room_updates.c.room_id)
         )
-        async with self._transaction() as conn:
-            ids = (await conn.execute(stmt_ret, params)).scalars().all()
-            stats = (await conn.execute(counts)).all()
-        if len(ids) != len(batch):  # pragma: no cover - would be a driver bug
-            raise StorageError(f"inserted {len(batch)} updates but got {len(ids)} ids back")
-        result = {row.room_id: (int(row.last), int(row.n)) for row in stats}
-        # Rows of this batch are always counted, so every room appears above; keep a
-        # fallback from the returned ids anyway rather than dropping a room silently.
-        for (room, _), new_id in zip(batch, ids, strict=True):
-            if room not in result:
-                result[room] = (int(new_id), 1)
-        return result
 
     async def compact(self, room_id: str, snapshot: bytes, upto_update_id: int) -> None:
         """Replace the log up to ``upto_update_id`` by ``snapshot``, in ONE transaction.
@@ -484,3 +502,5 @@ class Store:
                     room_updates.c.room_id == room_id, room_updates.c.id <= upto_update_id
                 )
             )
+            remaining = (await conn.execute(self._log_counts([room_id]))).first()
+        self._log_lengths[room_id] = int(remaining.n) if remaining is not None else 0
