@@ -10,20 +10,11 @@ import pytest
 
 from server.storage.store import StorageError, Store
 from server.storage.writer import UpdateWriter
+from tests.support.polling import wait_until
 
 from .conftest import Database
 
 Flushed = list[tuple[str, int, int]]
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll a condition instead of sleeping a fixed time; fail clearly on timeout."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.005)
 
 
 def recorder() -> tuple[Flushed, Callable[[str, int, int], None]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from typing import Any
 
 import websockets
@@ -27,17 +26,9 @@ from pycrdt import (
 )
 from websockets.asyncio.client import ClientConnection
 
+from tests.support.polling import wait_until
 
-async def wait_until(
-    predicate: Callable[[], bool], timeout: float = 5.0, message: str = "condition"
-) -> None:
-    """Poll until predicate() is true; fail with a clear message after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        await asyncio.sleep(0.01)
+__all__ = ["YClient", "card", "wait_until"]
 
 
 class YClient:
