@@ -61,7 +61,6 @@ class Connection:
         self._sending = False
         self._abandoned_send = False
         self.closed = False
-        self.messages_sent = 0
 
     @property
     def closing(self) -> bool:
@@ -129,7 +128,6 @@ class Connection:
                         await self.websocket.send_bytes(data)
                     finally:
                         self._sending = False
-                    self.messages_sent += 1
                 if self._close is not None and not self.closed:
                     await self._send_close(*self._close)
                     return

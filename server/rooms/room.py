@@ -84,8 +84,7 @@ class Room:
         # Attached right after loading, with no await in between, so no write can slip
         # between the stored state and the observer (the y-crdt #632 trap).
         self._doc_subscription: Subscription | None = doc.observe(self._on_doc_change)
-        self.updates_received = 0
-        self.relays = 0
+        self.relays = 0  # relay ticks so far; tests and diagnostics read it
         self.closed = False
 
     # -- joining and leaving ---------------------------------------------------------------
@@ -136,7 +135,6 @@ class Room:
     def _apply_update(self, update: bytes) -> None:
         if update == EMPTY_UPDATE:
             return
-        self.updates_received += 1
         try:
             # yrs decodes the whole update before integrating it: a malformed one leaves
             # the document untouched.
