@@ -296,30 +296,30 @@ export function renderBoard(app, room, session, opts = {}) {
     updateEmptyHint();
   }
 
-  cards.observeDeep((events) => {
+  /**
+   * Ids of the entries of a root map touched by a batch of deep events.
+   * @param {Y.Map<any>} root
+   * @param {Array<Y.YEvent<any>>} events
+   */
+  function changedIds(root, events) {
     /** @type {Set<string>} */
     const ids = new Set();
     for (const ev of events) {
-      if (ev.target === cards) {
+      if (ev.target === root) {
         for (const key of ev.changes.keys.keys()) ids.add(key);
       } else if (ev.path.length > 0) {
         ids.add(String(ev.path[0]));
       }
     }
-    for (const id of ids) renderCard(id);
+    return ids;
+  }
+
+  cards.observeDeep((events) => {
+    for (const id of changedIds(cards, events)) renderCard(id);
     updateEmptyHint();
   });
   clusters.observeDeep((events) => {
-    /** @type {Set<string>} */
-    const ids = new Set();
-    for (const ev of events) {
-      if (ev.target === clusters) {
-        for (const key of ev.changes.keys.keys()) ids.add(key);
-      } else if (ev.path.length > 0) {
-        ids.add(String(ev.path[0]));
-      }
-    }
-    for (const id of ids) renderCluster(id);
+    for (const id of changedIds(clusters, events)) renderCluster(id);
     updateEmptyHint();
   });
   onLang(() => { for (const id of cardEls.keys()) renderCard(id); for (const id of clusterEls.keys()) labelCluster(id); });
