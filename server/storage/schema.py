@@ -25,10 +25,11 @@ from sqlalchemy import (
     Table,
     TypeDecorator,
 )
+from sqlalchemy import text as sa_text
 
 #: Version of the schema this code creates and understands. Bump it together with an
 #: entry in :data:`MIGRATIONS`.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Longest room or participant id the tables accept (ids are generated, 12-14 chars).
 MAX_ID_LENGTH = 32
@@ -92,6 +93,8 @@ participants = Table(
     Column("name", String(200), nullable=False),
     Column("role", String(32), nullable=False),
     Column("joined", UTCDateTime, nullable=False),
+    # Set when a facilitator removed the participant: their token stops working.
+    Column("removed", UTCDateTime, nullable=True),
 )
 
 room_updates = Table(
@@ -119,7 +122,30 @@ room_snapshots = Table(
     Column("updated", UTCDateTime, nullable=False),
 )
 
+votes = Table(
+    "koprade_votes",
+    metadata,
+    # Dot votes live here, not in the shared document: while results are hidden nobody
+    # may see them, and only the server's checked commands may change them.
+    Column("room_id", String(MAX_ID_LENGTH), primary_key=True),
+    Column("participant_id", String(MAX_ID_LENGTH), primary_key=True),
+    Column("card_id", String(200), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("updated", UTCDateTime, nullable=False),
+)
+
+
+def _migrate_1_to_2(conn: Connection) -> None:
+    """Facilitation: removable participants and server-side dot votes."""
+    conn.execute(
+        sa_text(
+            "ALTER TABLE koprade_participants ADD COLUMN removed "
+            + ("TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME")
+        )
+    )
+    votes.create(conn)
+
+
 #: Migrations keyed by the version they upgrade *from*; each runs inside the opening
-#: transaction and must leave the schema at ``from_version + 1``. Empty while the schema
-#: is at version 1; the mechanism exists so the first real migration has a home.
-MIGRATIONS: dict[int, Callable[[Connection], Any]] = {}
+#: transaction and must leave the schema at ``from_version + 1``.
+MIGRATIONS: dict[int, Callable[[Connection], Any]] = {1: _migrate_1_to_2}

@@ -40,12 +40,24 @@ from server.storage.schema import (
     room_snapshots,
     room_updates,
     rooms,
+    votes,
 )
 
 logger = logging.getLogger("koprade.storage")
 
 #: How long SQLite waits for a competing writer before failing with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+@dataclass(frozen=True)
+class ParticipantRecord:
+    """Someone who joined a room; ``removed`` is set once a facilitator removed them."""
+
+    id: str
+    name: str
+    role: str
+    joined: datetime
+    removed: datetime | None
 
 
 @dataclass(frozen=True)
@@ -351,6 +363,15 @@ class Store:
         async with self._transaction() as conn:
             await conn.execute(delete(room_updates).where(room_updates.c.room_id == room_id))
             await conn.execute(delete(room_snapshots).where(room_snapshots.c.room_id == room_id))
+            # Private documents (silent brainstorming) are stored as "<room>/<participant>".
+            private_docs = f"{room_id}/%"
+            await conn.execute(
+                delete(room_updates).where(room_updates.c.room_id.like(private_docs))
+            )
+            await conn.execute(
+                delete(room_snapshots).where(room_snapshots.c.room_id.like(private_docs))
+            )
+            await conn.execute(delete(votes).where(votes.c.room_id == room_id))
             await conn.execute(delete(participants).where(participants.c.room_id == room_id))
             await conn.execute(delete(rooms).where(rooms.c.id == room_id))
         self._log_lengths.pop(room_id, None)
@@ -504,3 +525,94 @@ class Store:
             )
             remaining = (await conn.execute(self._log_counts([room_id]))).first()
         self._log_lengths[room_id] = int(remaining.n) if remaining is not None else 0
+
+    # -- facilitation: participants, removal, votes ----------------------------------
+
+    async def rename_room(self, room_id: str, title: str) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(update(rooms).where(rooms.c.id == room_id).values(title=title))
+
+    async def list_participants(self, room_id: str) -> list[ParticipantRecord]:
+        """Everyone who ever joined the room, in the order they joined."""
+        async with self._transaction() as conn:
+            rows = (
+                await conn.execute(
+                    select(participants)
+                    .where(participants.c.room_id == room_id)
+                    .order_by(participants.c.joined, participants.c.participant_id)
+                )
+            ).all()
+        return [
+            ParticipantRecord(
+                id=row.participant_id,
+                name=row.name,
+                role=row.role,
+                joined=row.joined,
+                removed=row.removed,
+            )
+            for row in rows
+        ]
+
+    async def remove_participant(self, room_id: str, participant_id: str) -> bool:
+        """Mark a participant removed (their token stops working); False if unknown."""
+        async with self._transaction() as conn:
+            result = await conn.execute(
+                update(participants)
+                .where(
+                    participants.c.room_id == room_id,
+                    participants.c.participant_id == participant_id,
+                    participants.c.removed.is_(None),
+                )
+                .values(removed=_now())
+            )
+        return result.rowcount > 0
+
+    async def removed_participants(self, room_id: str) -> set[str]:
+        async with self._transaction() as conn:
+            rows = await conn.execute(
+                select(participants.c.participant_id).where(
+                    participants.c.room_id == room_id, participants.c.removed.is_not(None)
+                )
+            )
+            return {row.participant_id for row in rows}
+
+    async def load_votes(self, room_id: str) -> dict[str, dict[str, int]]:
+        """participant id -> {card id: dots} for the room."""
+        async with self._transaction() as conn:
+            rows = await conn.execute(
+                select(votes.c.participant_id, votes.c.card_id, votes.c.count).where(
+                    votes.c.room_id == room_id
+                )
+            )
+            found: dict[str, dict[str, int]] = {}
+            for row in rows:
+                found.setdefault(row.participant_id, {})[row.card_id] = int(row.count)
+        return found
+
+    async def set_vote(self, room_id: str, participant_id: str, card_id: str, count: int) -> None:
+        """Store one participant's dots on one card (0 deletes the row)."""
+        key = (
+            votes.c.room_id == room_id,
+            votes.c.participant_id == participant_id,
+            votes.c.card_id == card_id,
+        )
+        async with self._transaction() as conn:
+            if count <= 0:
+                await conn.execute(delete(votes).where(*key))
+                return
+            stmt = self._upsert(votes).values(
+                room_id=room_id,
+                participant_id=participant_id,
+                card_id=card_id,
+                count=count,
+                updated=_now(),
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[votes.c.room_id, votes.c.participant_id, votes.c.card_id],
+                set_={"count": stmt.excluded.count, "updated": stmt.excluded.updated},
+            )
+            await conn.execute(stmt)
+
+    async def delete_votes(self, room_id: str) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(delete(votes).where(votes.c.room_id == room_id))
