@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 from server.crdt.board import board_counts
 from server.exports import export_json, iso, load_stored_board
 from server.ids import is_room_id, new_code, new_participant_id, new_room_id, normalize_code
+from server.rooms.facilitation import CommandError
 from server.services import Services, services_of
 from server.storage.store import CodeTaken, RoomRecord
 from server.tokens import Claims, InvalidToken
@@ -88,7 +89,15 @@ def _text_field(data: dict[str, Any], field: str, max_length: int) -> str:
     return value
 
 
-def _claims(request: Request, services: Services, room_id: str) -> Claims:
+async def _claims(request: Request, services: Services, room_id: str) -> Claims:
+    """The token's claims for this room; refuses removed participants."""
+    claims = _token_claims(request, services, room_id)
+    if await services.facilitation.is_removed(room_id, claims.participant):
+        raise ApiError(401, "participant_removed", "a facilitator removed you from this room")
+    return claims
+
+
+def _token_claims(request: Request, services: Services, room_id: str) -> Claims:
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
     token = token or request.query_params.get("token")
@@ -169,20 +178,33 @@ async def join_room(request: Request) -> JSONResponse:
     data = await _json_body(request)
     code = normalize_code(_text_field(data, "code", 32))
     name = _text_field(data, "name", MAX_NAME_LENGTH)
+    role = data.get("role", "participant")
+    if role not in ("participant", "observer"):
+        raise ApiError(422, "invalid_field", "'role' must be participant or observer", field="role")
     record = await services.store.get_room_by_code(code)
     if record is None:
         raise ApiError(404, "room_not_found", f"no room has the code {code}")
+    if data.get("invite") is not None:
+        try:
+            invited_to = services.signer.verify_invite(data.get("invite"))
+        except InvalidToken as exc:
+            raise ApiError(401, "invalid_invite", f"invalid invite: {exc}") from exc
+        if invited_to != record.id:
+            raise ApiError(403, "wrong_room", "the invite is for another room")
+        role = "facilitator"
     participant = new_participant_id()
-    await services.store.add_participant(record.id, participant, name, "participant")
-    log.info("participant joined", extra={"room": record.id, "participant": participant})
+    await services.store.add_participant(record.id, participant, name, role)
+    if role != "observer":
+        services.facilitation.joined(record.id, participant, name)
+    log.info("%s joined", role, extra={"room": record.id, "participant": participant})
     return JSONResponse(
         {
             "room": record.id,
             "title": record.title,
             "participant": participant,
             "name": name,
-            "role": "participant",
-            "token": services.signer.issue(record.id, participant, name, "participant"),
+            "role": role,
+            "token": services.signer.issue(record.id, participant, name, role),
         }
     )
 
@@ -197,7 +219,7 @@ async def _room_record(services: Services, room_id: str) -> RoomRecord:
 async def room_summary(request: Request) -> JSONResponse:
     services = services_of(request)
     room_id = request.path_params["room_id"]
-    claims = _claims(request, services, room_id)
+    claims = await _claims(request, services, room_id)
     record = await _room_record(services, room_id)
     doc = await _board(services, room_id)
     counts = board_counts(doc)
@@ -222,7 +244,7 @@ async def room_summary(request: Request) -> JSONResponse:
 async def export_room(request: Request) -> JSONResponse:
     services = services_of(request)
     room_id = request.path_params["room_id"]
-    claims = _claims(request, services, room_id)
+    claims = await _claims(request, services, room_id)
     if claims.role != "facilitator":
         raise ApiError(403, "facilitator_only", "only facilitators can export the board")
     fmt = request.query_params.get("format", "json")
@@ -231,6 +253,68 @@ async def export_room(request: Request) -> JSONResponse:
     record = await _room_record(services, room_id)
     doc = await _board(services, room_id)
     return JSONResponse(export_json(record, doc))
+
+
+async def run_command(request: Request) -> JSONResponse:
+    """A facilitation command (docs/facilitation.md): checked and applied by the server."""
+    services = services_of(request)
+    room_id = request.path_params["room_id"]
+    claims = await _claims(request, services, room_id)
+    body = await _json_body(request)
+    try:
+        result = await services.facilitation.run(claims, body)
+    except CommandError as exc:
+        raise ApiError(exc.status, exc.error, exc.message, **exc.extra) from exc
+    return JSONResponse(result)
+
+
+async def _facilitator(request: Request, services: Services, room_id: str) -> Claims:
+    claims = await _claims(request, services, room_id)
+    if claims.role != "facilitator":
+        raise ApiError(403, "facilitator_only", "only facilitators can do this")
+    await _room_record(services, room_id)
+    return claims
+
+
+async def list_participants(request: Request) -> JSONResponse:
+    services = services_of(request)
+    room_id = request.path_params["room_id"]
+    await _facilitator(request, services, room_id)
+    room = services.rooms.rooms.get(room_id)
+    connected = {c.identity.participant for c in room.connections} if room else set()
+    people = await services.store.list_participants(room_id)
+    return JSONResponse(
+        {
+            "participants": [
+                {
+                    "participant": person.id,
+                    "name": person.name,
+                    "role": person.role,
+                    "joined": iso(person.joined),
+                    "removed": iso(person.removed) if person.removed else None,
+                    "connected": person.id in connected,
+                }
+                for person in people
+            ]
+        }
+    )
+
+
+async def create_invite(request: Request) -> JSONResponse:
+    """A link that makes whoever opens it a co-facilitator of the room."""
+    services = services_of(request)
+    room_id = request.path_params["room_id"]
+    await _facilitator(request, services, room_id)
+    data = await _json_body(request)
+    if data.get("role", "facilitator") != "facilitator":
+        raise ApiError(422, "invalid_field", "only facilitator invites exist", field="role")
+    record = await _room_record(services, room_id)
+    invite = services.signer.issue_invite(room_id)
+    base = _base_url(request, services)
+    return JSONResponse(
+        {"invite": invite, "invite_url": f"{base}/join/{record.code}#invite={invite}"},
+        status_code=201,
+    )
 
 
 async def _board(services: Services, room_id: str) -> Doc:

@@ -13,6 +13,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from server import api
 from server.config import Settings
+from server.rooms.facilitation import Facilitation
 from server.rooms.manager import RoomManager
 from server.services import Services
 from server.storage.store import Store
@@ -25,17 +26,19 @@ log = logging.getLogger("koprade.app")
 
 def create_app(settings: Settings) -> Starlette:
     store = Store.for_settings(settings.data_dir, settings.database_url)
+    rooms = RoomManager(
+        store,
+        commit_interval=settings.commit_interval,
+        compact_after=settings.compact_after,
+        idle_seconds=settings.room_idle_seconds,
+        fanout_interval=settings.fanout_interval,
+    )
     services = Services(
         settings=settings,
         store=store,
-        rooms=RoomManager(
-            store,
-            commit_interval=settings.commit_interval,
-            compact_after=settings.compact_after,
-            idle_seconds=settings.room_idle_seconds,
-            fanout_interval=settings.fanout_interval,
-        ),
+        rooms=rooms,
         signer=TokenSigner(load_or_create_secret(settings.data_dir, settings.secret)),
+        facilitation=Facilitation(store, rooms),
     )
 
     @contextlib.asynccontextmanager
@@ -60,7 +63,11 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/join", api.join_room, methods=["POST"]),
         Route("/api/rooms/{room_id}", api.room_summary, methods=["GET"]),
         Route("/api/rooms/{room_id}/export", api.export_room, methods=["GET"]),
+        Route("/api/rooms/{room_id}/commands", api.run_command, methods=["POST"]),
+        Route("/api/rooms/{room_id}/participants", api.list_participants, methods=["GET"]),
+        Route("/api/rooms/{room_id}/invites", api.create_invite, methods=["POST"]),
         WebSocketRoute("/ws/rooms/{room_id}", room_socket),
+        WebSocketRoute("/ws/rooms/{room_id}/private", room_socket),
         *web_routes(find_web_dist()),
     ]
     app = Starlette(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from server.config import Settings
+from server.rooms.facilitation import Facilitation
 from server.rooms.manager import RoomManager
 from server.storage.store import Store
 from server.tokens import TokenSigner
@@ -18,6 +19,7 @@ class Services:
     store: Store
     rooms: RoomManager
     signer: TokenSigner
+    facilitation: Facilitation
     ready: bool = False
 
 

@@ -16,11 +16,14 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from server.crdt.awareness import Identity
 
 TOKEN_VERSION = 1
-ROLES = ("facilitator", "participant")
+ROLES = ("facilitator", "participant", "observer")
+#: How long a co-facilitator invite link works.
+INVITE_SECONDS = 7 * 24 * 3600
 _MAX_TOKEN_LENGTH = 2048
 
 
@@ -61,7 +64,7 @@ class TokenSigner:
     def issue(self, room: str, participant: str, name: str, role: str) -> str:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
-        payload = json.dumps(
+        return self._sign(
             {
                 "v": TOKEN_VERSION,
                 "room": room,
@@ -69,13 +72,36 @@ class TokenSigner:
                 "name": name,
                 "role": role,
                 "iat": int(time.time()),
-            },
-            separators=(",", ":"),
-            ensure_ascii=False,
-        ).encode()
+            }
+        )
+
+    def issue_invite(self, room: str) -> str:
+        """A facilitator invite: joining with it gives a facilitator token for `room`."""
+        return self._sign(
+            {
+                "v": TOKEN_VERSION,
+                "kind": "invite",
+                "room": room,
+                "role": "facilitator",
+                "exp": int(time.time()) + INVITE_SECONDS,
+            }
+        )
+
+    def verify_invite(self, token: str | None) -> str:
+        """The room a valid, unexpired invite is for; raises InvalidToken."""
+        data = self._payload(token)
+        if data.get("kind") != "invite" or not isinstance(data.get("room"), str):
+            raise InvalidToken("not an invite")
+        expires = data.get("exp")
+        if not isinstance(expires, int) or expires < time.time():
+            raise InvalidToken("the invite has expired")
+        return data["room"]
+
+    def _sign(self, payload_data: dict[str, Any]) -> str:
+        payload = json.dumps(payload_data, separators=(",", ":"), ensure_ascii=False).encode()
         return f"{_b64encode(payload)}.{_b64encode(self._signature(payload))}"
 
-    def verify(self, token: str | None) -> Claims:
+    def _payload(self, token: str | None) -> dict[str, Any]:
         if not token:
             raise InvalidToken("missing token")
         if len(token) > _MAX_TOKEN_LENGTH or token.count(".") != 1:
@@ -90,8 +116,17 @@ class TokenSigner:
             raise InvalidToken("bad token signature")
         try:
             data = json.loads(payload)
-            if data["v"] != TOKEN_VERSION:
-                raise InvalidToken("unsupported token version")
+        except ValueError as exc:
+            raise InvalidToken("malformed token payload") from exc
+        if not isinstance(data, dict):
+            raise InvalidToken("malformed token payload")
+        if data.get("v") != TOKEN_VERSION:
+            raise InvalidToken("unsupported token version")
+        return data
+
+    def verify(self, token: str | None) -> Claims:
+        data = self._payload(token)
+        try:
             claims = Claims(
                 room=str(data["room"]),
                 participant=str(data["sub"]),

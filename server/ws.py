@@ -1,8 +1,9 @@
 """The WebSocket endpoint: a thin asyncio shell around `Room` and the pure codec.
 
-One connection's life: accept, authenticate (token for this room), acquire the room,
-join, then read frames — decode, hand to the room — until the client leaves or breaks a
-rule. Every way out ends in `leave` + `release`, so awareness is always cleaned up.
+One connection's life: accept, authenticate (token for this room, not removed), acquire
+the room (the shared board, or the participant's private board at `.../private`), join,
+then read frames — decode, hand to the room — until the client leaves or breaks a rule.
+Every way out ends in `leave` + `release`, so awareness is always cleaned up.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from starlette.websockets import WebSocket
 
 from server.crdt.errors import ProtocolError
 from server.crdt.messages import decode_message
+from server.crdt.rules import OBSERVER, Rejected
 from server.logs import connection_logger
 from server.rooms.connection import (
     CLOSE_BAD_MESSAGE,
@@ -24,7 +26,8 @@ from server.rooms.connection import (
     CLOSE_TOO_BIG,
     Connection,
 )
-from server.rooms.manager import RoomNotFound
+from server.rooms.facilitation import hello_message, rejected_message
+from server.rooms.manager import RoomNotFound, private_board_id
 from server.rooms.room import Room
 from server.services import services_of
 from server.tokens import InvalidToken
@@ -50,8 +53,17 @@ async def room_socket(websocket: WebSocket) -> None:
         log.warning("refused token of room %s", claims.room, extra={"room": room_id})
         await websocket.close(CLOSE_FORBIDDEN, "token is for another room")
         return
+    if await services.facilitation.is_removed(room_id, claims.participant):
+        log.warning("refused a removed participant", extra={"room": room_id})
+        await websocket.close(CLOSE_FORBIDDEN, "participant removed")
+        return
+    private = websocket.scope.get("path", "").endswith("/private")
+    if private and claims.role == OBSERVER:
+        await websocket.close(CLOSE_FORBIDDEN, "observers have no private board")
+        return
+    board_id = private_board_id(room_id, claims.participant) if private else room_id
     try:
-        room = await services.rooms.acquire(room_id)
+        room = await services.rooms.acquire(board_id)
     except RoomNotFound:
         await websocket.close(CLOSE_ROOM_NOT_FOUND, "room not found")
         return
@@ -65,6 +77,10 @@ async def room_socket(websocket: WebSocket) -> None:
         log=conn_log,
     )
     room.join(connection)
+    if not private:
+        connection.send(hello_message(claims))
+        if claims.role != OBSERVER:
+            connection.send(await services.facilitation.votes_message(room, claims.participant))
     conn_log.info("connected (%d in room)", len(room.connections))
     writer = asyncio.ensure_future(connection.run_writer())
     reader = asyncio.ensure_future(
@@ -109,6 +125,14 @@ async def _read_frames(
         except ProtocolError as exc:
             connection.log.warning("rejected: %s", exc)
             connection.close_soon(CLOSE_BAD_MESSAGE, exc.reason)
+            return
+        except Rejected as exc:
+            # The client's document now holds a change the room refused: it must start over
+            # with a fresh one, so the socket closes after telling it why.
+            connection.log.warning("update rejected (%s): %s", exc.rule, exc)
+            connection.close_soon(
+                exc.close_code, exc.reason, last_words=rejected_message(exc.rule, str(exc))
+            )
             return
         except Exception:
             connection.log.exception("unexpected error while handling a message")

@@ -9,7 +9,7 @@ from pycrdt import Map
 
 from server.config import Settings
 from tests.support.servers import InProcessServer
-from tests.support.yclient import YClient, card, wait_until
+from tests.support.yclient import YClient, wait_until
 
 
 async def test_create_join_summary_and_export(server: InProcessServer) -> None:
@@ -34,9 +34,7 @@ async def test_create_join_summary_and_export(server: InProcessServer) -> None:
         assert participant["role"] == "participant"
 
         client = await YClient(server.ws_url, room["room"], participant["token"]).connect()
-        client.cards["c1"] = card(
-            "Benches at bus stops", x=5, y=6, author=participant["participant"]
-        )
+        client.cards["c1"] = client.card("Benches at bus stops", x=5, y=6)
         await wait_until(
             lambda: len(server.services.rooms.rooms[room["room"]].doc.get("cards", type=Map)) == 1,
             message="card on the server",

@@ -22,13 +22,13 @@ async def healthy_pair(server: InProcessServer) -> tuple[str, str, YClient, YCli
     watcher = await YClient(
         server.ws_url, info.room, (await server.join(info.code, "Watcher"))["token"]
     ).connect()
-    writer.cards["before"] = card("before the bad input")
+    writer.cards["before"] = writer.card("before the bad input")
     await wait_until(lambda: "before" in watcher.cards, message="baseline sync")
     return info.room, info.token, writer, watcher
 
 
 async def assert_still_syncing(writer: YClient, watcher: YClient, marker: str) -> None:
-    writer.cards[marker] = card(marker)
+    writer.cards[marker] = writer.card(marker)
     await wait_until(lambda: marker in watcher.cards, message=f"{marker!r} after the bad input")
     assert str(watcher.cards["before"]["text"]) == "before the bad input"
 
@@ -60,7 +60,7 @@ BAD_FRAMES = {
     "trailing bytes": (b"\x00\x00\x01\x00\xaa", "malformed message: 1 unexpected trailing bytes"),
     "undecodable update": (
         create_update_message(b"\x05\x99garbage"),
-        "malformed message: undecodable update",
+        "malformed message: update declares 5 clients, 8 bytes left",
     ),
     "awareness not JSON": (
         b"\x01" + bytes([6]) + b"\x01\x07\x01\x02{x",
@@ -166,7 +166,7 @@ async def test_slow_client_is_disconnected_and_room_keeps_going(
         blob = "y" * 60_000
         connections = server.services.rooms.rooms[room].connections
         for index in range(200):
-            writer.cards[f"bulk-{index}"] = card(blob)
+            writer.cards[f"bulk-{index}"] = writer.card(blob)
             await wait_until(lambda i=index: f"bulk-{i}" in watcher.cards, message="bulk relay")
             if any(connection.closing for connection in connections):
                 break

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.servers import ROOT, ServerProcess
-from tests.support.yclient import YClient, card, wait_until
+from tests.support.yclient import YClient, wait_until
 
 
 def koprade(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -30,7 +30,7 @@ async def test_rooms_list_and_export(tmp_path: Path) -> None:
     try:
         info = await server.create_room("Jauniešu iesaiste")
         client = await YClient(server.ws_url, info.room, info.token).connect()
-        client.cards["c1"] = card("Skolēnu padome", x=1, y=2)
+        client.cards["c1"] = client.card("Skolēnu padome", x=1, y=2)
         watcher = await YClient(server.ws_url, info.room, info.token).connect()
         await wait_until(lambda: "c1" in watcher.cards, message="relay")
         await client.close()

@@ -13,7 +13,7 @@ from pycrdt import Doc
 from server.crdt.board import board_to_json, doc_from_updates
 from server.storage.store import Store
 from tests.support.servers import ServerProcess
-from tests.support.yclient import YClient, card, wait_until
+from tests.support.yclient import YClient, wait_until
 
 
 async def stored_board(data_dir: Path, database_url: str | None, room: str) -> Doc:
@@ -29,7 +29,7 @@ async def stored_board(data_dir: Path, database_url: str | None, room: str) -> D
 
 async def write_cards(client: YClient, prefix: str, count: int) -> None:
     for index in range(count):
-        client.cards[f"{prefix}-{index}"] = card(f"{prefix} {index}", x=index)
+        client.cards[f"{prefix}-{index}"] = client.card(f"{prefix} {index}", x=index)
     text = client.cards[f"{prefix}-0"]["text"]
     text += " (edited)"
 

@@ -25,7 +25,7 @@ async def test_two_clients_converge(server: InProcessServer) -> None:
     joined = await server.join(info.code, "Jānis")
     janis = await connect(server, info.room, joined["token"])
 
-    anna.cards["c1"] = card("Bus stops with benches", x=10, y=20)
+    anna.cards["c1"] = anna.card("Bus stops with benches", x=10, y=20)
     await wait_until(lambda: "c1" in janis.cards, message="card to reach Jānis")
     janis_text = janis.cards["c1"]["text"]
     assert isinstance(janis_text, Text)
@@ -43,7 +43,7 @@ async def test_many_clients_converge_on_concurrent_edits(server: InProcessServer
     info = await server.create_room("Many")
     clients = [await connect(server, info.room, info.token) for _ in range(12)]
     for index, client in enumerate(clients):
-        client.cards[f"card-{index}"] = card(f"idea {index}", x=index)
+        client.cards[f"card-{index}"] = client.card(f"idea {index}", x=index)
     await wait_until(
         lambda: all(len(client.cards) == 12 for client in clients),
         message="all 12 cards on all 12 clients",
@@ -69,7 +69,7 @@ async def test_late_joiner_gets_full_state(server: InProcessServer) -> None:
     info = await server.create_room("Late")
     early = await connect(server, info.room, info.token)
     for index in range(50):
-        early.cards[f"c{index}"] = card(f"note {index}", x=index * 10)
+        early.cards[f"c{index}"] = early.card(f"note {index}", x=index * 10)
     early.clusters["k1"] = card("Transport")  # a map with a text title, like a cluster
     await wait_until(
         lambda: len(server_cards(server, info.room)) == 50,
@@ -85,14 +85,14 @@ async def test_offline_edits_merge_on_reconnect(server: InProcessServer) -> None
     info = await server.create_room("Offline")
     online = await connect(server, info.room, info.token)
     tablet = await connect(server, info.room, (await server.join(info.code, "Tablet"))["token"])
-    online.cards["shared"] = card("shared")
+    online.cards["shared"] = online.card("shared")
     await wait_until(lambda: "shared" in tablet.cards, message="initial card")
 
     await tablet.abort()  # Wi-Fi gone
-    tablet.cards["offline-1"] = card("written offline")
+    tablet.cards["offline-1"] = tablet.card("written offline")
     shared_text = tablet.cards["shared"]["text"]
     shared_text += " (tablet)"
-    online.cards["online-1"] = card("written online meanwhile")
+    online.cards["online-1"] = online.card("written online meanwhile")
 
     await tablet.connect()
     await wait_until(
@@ -111,8 +111,8 @@ async def test_rooms_are_isolated(server: InProcessServer) -> None:
     a = await connect(server, first.room, first.token)
     b = await connect(server, second.room, second.token)
     watcher = await connect(server, second.room, second.token)
-    a.cards["only-in-first"] = card("first")
-    b.cards["only-in-second"] = card("second")
+    a.cards["only-in-first"] = a.card("first")
+    b.cards["only-in-second"] = b.card("second")
     await wait_until(lambda: "only-in-second" in watcher.cards, message="second room relay")
     await wait_until(
         lambda: len(server_cards(server, first.room)) == 1,
@@ -129,7 +129,7 @@ async def test_concurrent_first_joins_all_sync(server: InProcessServer) -> None:
     clients = [YClient(server.ws_url, info.room, info.token) for _ in range(30)]
     await asyncio.wait_for(asyncio.gather(*(client.connect() for client in clients)), 15)
     assert len(server.services.rooms.rooms[info.room].connections) == 30
-    clients[0].cards["hello"] = card("hello")
+    clients[0].cards["hello"] = clients[0].card("hello")
     await wait_until(
         lambda: all("hello" in client.cards for client in clients), message="relay to all 30"
     )
@@ -140,7 +140,7 @@ async def test_concurrent_first_joins_all_sync(server: InProcessServer) -> None:
 async def test_room_unloads_after_idle_and_reloads(server: InProcessServer) -> None:
     info = await server.create_room("Idle")
     client = await connect(server, info.room, info.token)
-    client.cards["kept"] = card("kept across unload")
+    client.cards["kept"] = client.card("kept across unload")
     await wait_until(lambda: info.room in server.services.rooms.rooms, message="room loaded")
     await wait_until(
         lambda: len(server_cards(server, info.room)) == 1,
@@ -160,9 +160,9 @@ async def test_a_lone_update_is_not_echoed_to_its_sender(server: InProcessServer
     anna = await connect(server, info.room, info.token)
     bob = await connect(server, info.room, info.token)
     anna_frames = len(anna.frames)
-    anna.cards["solo"] = card("only Anna writes")
+    anna.cards["solo"] = anna.card("only Anna writes")
     await wait_until(lambda: "solo" in bob.cards, message="relay to Bob")
-    bob.cards["reply"] = card("Bob answers")
+    bob.cards["reply"] = bob.card("Bob answers")
     await wait_until(lambda: "reply" in anna.cards, message="relay to Anna")
     update_frames = [f for f in anna.frames[anna_frames:] if f[:2] == b"\x00\x02"]
     assert len(update_frames) == 1, "Anna got Bob's update, and not her own back"
@@ -170,32 +170,33 @@ async def test_a_lone_update_is_not_echoed_to_its_sender(server: InProcessServer
     await bob.close()
 
 
-async def test_an_update_completing_someone_elses_reaches_its_sender(
+async def test_an_update_referring_to_unknown_content_is_refused(
     server: InProcessServer,
 ) -> None:
-    """Anna's edit arrives before the card it edits; Bob then sends that card.
+    """Anna's edit arrives before the card it edits: Yjs would keep it pending.
 
-    The server integrates both at once: Bob must still receive Anna's edit, though the
-    change was triggered by his message.
+    A pending update would later be integrated without anyone checking where it lands, so
+    the server refuses it (4400), and the room goes on: Bob's card still arrives, without
+    Anna's edit.
     """
     from pycrdt import Doc, create_update_message
 
+    info = await server.create_room("Pending")
+    anna = await connect(server, info.room, info.token)
+    bob = await connect(server, info.room, info.token)
     origin: Doc = Doc()
-    origin.get("cards", type=Map)["c"] = card("card")
+    origin.get("cards", type=Map)["c"] = bob.card("card")
     card_update = origin.get_update()
     before_edit = origin.get_state()
     text = origin.get("cards", type=Map)["c"]["text"]
     text += " edited by Anna"
     edit_update = origin.get_update(before_edit)
 
-    info = await server.create_room("Pending")
-    anna = await connect(server, info.room, info.token)
-    bob = await connect(server, info.room, info.token)
-    await anna.send_raw(create_update_message(edit_update))  # waits at the server
-    bob.doc.apply_update(card_update)  # Bob's client sends the card it now holds
-    await wait_until(
-        lambda: "c" in bob.cards and str(bob.cards["c"]["text"]) == "card edited by Anna",
-        message="Anna's edit at Bob",
-    )
-    await anna.close()
+    await anna.send_raw(create_update_message(edit_update))
+    code, reason = await anna.wait_closed()
+    assert code == 4400
+    assert reason is not None and "refers to content the document does not have" in reason
+    bob.doc.apply_update(card_update)
+    await wait_until(lambda: "c" in server_cards(server, info.room), message="Bob's card")
+    assert str(server_cards(server, info.room)["c"]["text"]) == "card"
     await bob.close()

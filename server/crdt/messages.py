@@ -6,10 +6,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from pycrdt import (
+    Encoder,
     create_awareness_message,
     create_update_message,
 )
@@ -24,6 +27,9 @@ class MessageType(IntEnum):
     AWARENESS = 1
     AUTH = 2
     QUERY_AWARENESS = 3
+    #: Koprade's own server -> client messages: a varstring holding JSON
+    #: (docs/facilitation.md). Stock y-websocket clients ignore unknown types.
+    KOPRADE = 100
 
 
 class SyncType(IntEnum):
@@ -105,6 +111,15 @@ def encode_update(update: bytes) -> bytes:
 
 def encode_awareness(awareness_update: bytes) -> bytes:
     return create_awareness_message(awareness_update)
+
+
+def encode_koprade(payload: dict[str, Any]) -> bytes:
+    encoder = Encoder()
+    encoder.write_var_uint(MessageType.KOPRADE)
+    # ASCII only: pycrdt's write_var_string prefixes the length in characters, not bytes
+    # (0.14.13), so any non-ASCII text would corrupt the frame.
+    encoder.write_var_string(json.dumps(payload, separators=(",", ":")))
+    return encoder.to_bytes()
 
 
 def encode_query_awareness() -> bytes:

@@ -357,3 +357,16 @@ def _check_depth(value: Any) -> None:
                 raise ProtocolError("JSON value nested too deeply")
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
+
+
+def refuse_unsupported_content(update: DecodedUpdate) -> None:
+    """Refuse the content kinds yrs reads differently from yjs (see the module docstring).
+
+    A server that applies updates with pycrdt must, or it would check other structs than
+    it applies; honest Yjs 13 clients never send either.
+    """
+    for struct in update.structs:
+        if struct.content == "json":
+            raise ProtocolError("legacy JSON content is not supported")
+        if struct.content == "type" and struct.values and struct.values[0] == 5:
+            raise ProtocolError("XML hooks are not supported")

@@ -60,6 +60,7 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
         self._sending = False
         self._abandoned_send = False
+        self._last_words: bytes | None = None
         self.closed = False
 
     @property
@@ -86,8 +87,10 @@ class Connection:
         self._outbox_bytes += len(data)
         self._ready.set()
 
-    def close_soon(self, code: int, reason: str) -> None:
+    def close_soon(self, code: int, reason: str, *, last_words: bytes | None = None) -> None:
         """Drop the backlog and have the writer close the socket with this code.
+
+        `last_words` is one frame sent right before the close frame (why it closes).
 
         If the writer is stuck sending to a client that stopped reading, that send is
         abandoned (nothing of it was written yet), so the close never waits behind it.
@@ -95,6 +98,7 @@ class Connection:
         if self._close is not None or self.closed:
             return
         self._close = (code, clip_reason(reason))
+        self._last_words = last_words
         self._outbox.clear()
         self._outbox_bytes = 0
         if self._sending and self._writer is not None:
@@ -148,6 +152,9 @@ class Connection:
             return
         try:
             # A client too slow to read may never let the close frame through.
-            await asyncio.wait_for(self.websocket.close(code=code, reason=reason), _CLOSE_TIMEOUT)
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                if self._last_words is not None:
+                    await self.websocket.send_bytes(self._last_words)
+                await self.websocket.close(code=code, reason=reason)
         except Exception as exc:
             self.log.debug("close failed: %s", exc.__class__.__name__)

@@ -19,6 +19,7 @@ from typing import Any
 
 from server.crdt.board import new_board
 from server.rooms.room import Room
+from server.rooms.writes import complete_meta
 from server.storage.store import Store
 from server.storage.writer import UpdateWriter
 
@@ -27,8 +28,16 @@ log = logging.getLogger("koprade.rooms")
 _STOP_TIMEOUT = 30.0
 
 
+#: A participant's private board is stored and loaded as "<room id>/<participant id>".
+PRIVATE_SEPARATOR = "/"
+
+
 class RoomNotFound(Exception):
     pass
+
+
+def private_board_id(room_id: str, participant: str) -> str:
+    return f"{room_id}{PRIVATE_SEPARATOR}{participant}"
 
 
 class RoomManager:
@@ -95,9 +104,11 @@ class RoomManager:
         return await asyncio.shield(loading)
 
     async def _load(self, room_id: str) -> Room:
-        record = await self.store.get_room(room_id)
+        board_id, _, private_owner = room_id.partition(PRIVATE_SEPARATOR)
+        record = await self.store.get_room(board_id)
         if record is None:
             raise RoomNotFound(room_id)
+        people = [] if private_owner else await self.store.list_participants(board_id)
         stored = await self.store.load_document(room_id)
         doc = new_board()
         if stored.snapshot:
@@ -110,8 +121,14 @@ class RoomManager:
                 log.exception("skipped an undecodable stored update", extra={"room": room_id})
         # No await between reading the store and attaching the observer (inside Room()).
         room = Room(
-            room_id, doc, persist=self.writer.enqueue, fanout_interval=self._fanout_interval
+            room_id,
+            doc,
+            persist=self.writer.enqueue,
+            fanout_interval=self._fanout_interval,
+            private_owner=private_owner or None,
         )
+        if not private_owner:
+            complete_meta(room, record.title, {p.id: p.name for p in people})
         self.rooms[room_id] = room
         self._last_update_id[room_id] = stored.last_update_id
         log.info(

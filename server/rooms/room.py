@@ -3,11 +3,14 @@
 The path of one document update, in order:
 
 1. `receive()` gets a decoded message from a connection (the WebSocket shell decoded it);
-2. `_apply_update()` applies it to the room's `Doc` — a malformed update raises
-   `ProtocolError` before anything changed, so only the sender is affected;
-3. the document observer `_on_doc_change()` gets exactly what was new, hands it to the
+2. `_check()` reads the update's structs, finds where they land on the board (the room's
+   `LocationIndex`) and checks them against the room's rules (`server/crdt/rules.py`):
+   a malformed update raises `ProtocolError`, a forbidden one `Rejected`, both before
+   anything changed, so only the sender is affected;
+3. `_apply_update()` applies it to the room's `Doc` and the index learns its structs;
+4. the document observer `_on_doc_change()` gets exactly what was new, hands it to the
    group-commit writer (persistence) and to the pending relay batch;
-4. `_relay()` runs on the next tick: it merges the batch into one update message and one
+5. `_relay()` runs on the next tick: it merges the batch into one update message and one
    awareness message, encoded once, and queues the same bytes on every connection (but the
    one that sent the whole batch, if a single connection did).
 
@@ -18,12 +21,15 @@ client cannot stall the room, and an exception for one connection never stops th
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import secrets
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-from pycrdt import Awareness, Doc, Subscription, TransactionEvent, merge_updates
+from pycrdt import Awareness, Doc, Map, Subscription, TransactionEvent, merge_updates
 
 from server.crdt.awareness import (
     AwarenessEntry,
@@ -31,7 +37,9 @@ from server.crdt.awareness import (
     encode_awareness_update,
     scan_awareness_update,
 )
+from server.crdt.board import CARDS
 from server.crdt.errors import ProtocolError
+from server.crdt.locations import LocationIndex, Placed
 from server.crdt.messages import (
     EMPTY_UPDATE,
     AwarenessMessage,
@@ -45,9 +53,15 @@ from server.crdt.messages import (
     encode_sync_step2,
     encode_update,
 )
+from server.crdt.meta import read_meta, rules_from_meta
+from server.crdt.rules import Rules, check_update
+from server.crdt.yupdate import DecodedUpdate, decode_update, refuse_unsupported_content
 from server.rooms.connection import Connection
 
 log = logging.getLogger("koprade.room")
+
+# The room's own document and the server's own changes are trusted: no size cap.
+_NO_LIMIT = 2**62
 
 
 class Room:
@@ -58,9 +72,24 @@ class Room:
         *,
         persist: Callable[[str, bytes], None],
         fanout_interval: float,
+        private_owner: str | None = None,
     ) -> None:
         self.id = room_id
         self.doc = doc
+        # A participant's private board (silent brainstorming) has no settings of its own:
+        # its owner may always write cards there.
+        self.private_owner = private_owner
+        self.settings: dict[str, Any] = {}
+        self.rules = Rules()
+        self.anonymous = False
+        if private_owner is None:
+            self.refresh_settings()
+        self._cards = doc.get(CARDS, type=Map)
+        # Where every struct of the document lives, for the rules (see locations.py).
+        self.index = LocationIndex()
+        self._index_own_change(doc.get_update())
+        # Aliases stand in for participant ids in anonymous rooms' awareness.
+        self._alias_salt = secrets.token_bytes(16)
         self.connections: set[Connection] = set()
         self._persist = persist
         self._fanout_interval = fanout_interval
@@ -111,13 +140,20 @@ class Room:
     # -- receiving -------------------------------------------------------------------------
 
     def receive(self, connection: Connection, message: Message) -> None:
-        """Handle one decoded message. Raises ProtocolError if it cannot be accepted."""
+        """Handle one decoded message.
+
+        Raises ProtocolError if it cannot be accepted, Rejected if the room's rules forbid it.
+        """
         if isinstance(message, SyncUpdate | SyncStep2):
+            if message.update == EMPTY_UPDATE:
+                return
+            decoded, placed = self._check(connection, message.update)
             self._applying = (connection, message.update)
             try:
                 self._apply_update(message.update)
             finally:
                 self._applying = None
+            self.index.add(placed, decoded)
         elif isinstance(message, AwarenessMessage):
             self._apply_awareness(connection, message.update)
         elif isinstance(message, SyncStep1):
@@ -132,9 +168,49 @@ class Room:
         except ValueError as exc:
             raise ProtocolError("undecodable state vector") from exc
 
+    def _check(self, connection: Connection, update: bytes) -> tuple[DecodedUpdate, list[Placed]]:
+        """Where the update's structs land; raises if the sender may not make the change."""
+        decoded = decode_update(update)
+        refuse_unsupported_content(decoded)
+        placed = self.index.place(decoded)
+        check_update(
+            placed,
+            self.index.deleted_locations(decoded, placed),
+            sender=connection.identity,
+            rules=self.rules,
+            card_author=self.card_author,
+        )
+        return decoded, placed
+
+    def card_author(self, card_id: str) -> str | None:
+        """The author of a card on this board, "" if it names none, None if no such card."""
+        card = self._cards.get(card_id)
+        if card is None:
+            return None
+        author = card.get("author") if isinstance(card, Map) else None
+        return author if isinstance(author, str) else ""
+
+    def refresh_settings(self) -> None:
+        """Re-read `meta` after the server changed it (nobody else can)."""
+        self.settings = read_meta(self.doc)
+        self.rules = rules_from_meta(self.settings)
+        self.anonymous = bool(self.settings.get("anonymous"))
+
+    def alias(self, participant: str) -> str:
+        """A stable stand-in for a participant id, unrelated to it for anyone else."""
+        digest = hashlib.sha256(self._alias_salt + participant.encode()).hexdigest()
+        return f"a_{digest[:12]}"
+
+    def send_to(self, participant: str, frame: bytes) -> None:
+        """Queue a frame for every connection of one participant."""
+        for connection in list(self.connections):
+            if connection.identity.participant == participant:
+                connection.send(frame)
+
+    def connections_of(self, participant: str) -> list[Connection]:
+        return [c for c in self.connections if c.identity.participant == participant]
+
     def _apply_update(self, update: bytes) -> None:
-        if update == EMPTY_UPDATE:
-            return
         try:
             # yrs decodes the whole update before integrating it: a malformed one leaves
             # the document untouched.
@@ -167,7 +243,10 @@ class Room:
             entry = raw.parse()
             state = entry.state
             if state is not None:
-                state = bind_identity(state, connection.identity)
+                identity = connection.identity
+                if self.anonymous:
+                    identity = replace(identity, participant=self.alias(identity.participant))
+                state = bind_identity(state, identity)
                 if owner is None:
                     self._owners[entry.client_id] = connection
                     connection.client_ids.add(entry.client_id)
@@ -183,10 +262,20 @@ class Room:
         update = event.update
         if update == EMPTY_UPDATE:
             return
+        if self._applying is None:
+            self._index_own_change(update)
         self._persist(self.id, update)
         self._pending_updates.append(update)
         self._update_origins.add(self._sender_of(update))
         self._schedule_relay()
+
+    def _index_own_change(self, update: bytes) -> None:
+        """The server's own writes (and the loaded state) never pass `_check`: index them."""
+        try:
+            decoded = decode_update(update, max_structs=_NO_LIMIT)
+            self.index.add(self.index.place(decoded), decoded)
+        except ProtocolError:
+            log.exception("could not index a server change", extra={"room": self.id})
 
     def _sender_of(self, change: bytes) -> Connection | None:
         """The connection whose update produced exactly this change, else None.

@@ -613,6 +613,17 @@ class Store:
             )
             await conn.execute(stmt)
 
+    async def private_documents(self, room_id: str) -> list[str]:
+        """Ids of the stored private boards of a room ("<room>/<participant>")."""
+        pattern = f"{room_id}/%"
+        async with self._transaction() as conn:
+            logged = select(room_updates.c.room_id).where(room_updates.c.room_id.like(pattern))
+            snapshotted = select(room_snapshots.c.room_id).where(
+                room_snapshots.c.room_id.like(pattern)
+            )
+            rows = await conn.execute(logged.union(snapshotted))
+            return sorted(row.room_id for row in rows)
+
     async def delete_votes(self, room_id: str) -> None:
         async with self._transaction() as conn:
             await conn.execute(delete(votes).where(votes.c.room_id == room_id))

@@ -322,18 +322,21 @@ async def test_two_yjs_clients_converge_through_the_server(
     server: InProcessServer, start_node: StartNode
 ) -> None:
     info = await server.create_room("Two tablets")
-    first = await start_node(info.room, (await server.join(info.code, "Anna"))["token"], "anna")
-    second = await start_node(info.room, (await server.join(info.code, "Bob"))["token"], "bob")
+    anna = await server.join(info.code, "Anna")
+    bob = await server.join(info.code, "Bob")
+    first = await start_node(info.room, anna["token"], "anna")
+    second = await start_node(info.room, bob["token"], "bob")
+    p_a, p_b = anna["participant"], bob["participant"]
 
-    await first.command("add_card", id="a1", text="Shared taxis", x=1, y=2, author="p_a")
+    await first.command("add_card", id="a1", text="Shared taxis", x=1, y=2, author=p_a)
     await second.wait_for(lambda: second.text("a1") == "Shared taxis", "a1 at the second")
 
     # Edits on both sides at once, the same text included: no ordering between them.
     await asyncio.gather(
         first.command("edit_text", id="a1", append=" for rural areas"),
         second.command("edit_text", id="a1", insert="Cheap ", index=0),
-        first.command("add_card", id="a2", text="Ride sharing app", author="p_a"),
-        second.command("add_card", id="b1", text="Volunteer drivers", author="p_b"),
+        first.command("add_card", id="a2", text="Ride sharing app", author=p_a),
+        second.command("add_card", id="b1", text="Volunteer drivers", author=p_b),
         second.command("move_card", id="a1", x=300, y=400),
     )
     want = {"a1", "a2", "b1"}
@@ -447,7 +450,9 @@ async def test_yjs_client_merges_offline_edits_on_reconnect(
     await tablet.command("disconnect")  # provider.disconnect(): Wi-Fi gone
     await tablet.wait_for(lambda: tablet.status == "disconnected", "the tablet to go offline")
     await wait_until(lambda: tablet.client_id not in python.peers(), TIMEOUT, "the tablet to leave")
-    await tablet.command("add_card", id="offline-1", text="written offline", author="p_t")
+    await tablet.command(
+        "add_card", id="offline-1", text="written offline", author=tablet_join["participant"]
+    )
     await tablet.command("edit_text", id="shared", append=" (tablet)")
     python.cards["online-1"] = card("written online meanwhile")
     text = python.cards["shared"]["text"]

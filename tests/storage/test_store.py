@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Map, Text
 from sqlalchemy import inspect, select, update
+from sqlalchemy import text as sa_text
 
 from server.storage import schema
 from server.storage.store import (
@@ -90,8 +91,9 @@ async def test_open_creates_schema_and_reopen_keeps_data(database: Database) -> 
         "koprade_participants",
         "koprade_room_updates",
         "koprade_room_snapshots",
+        "koprade_votes",
     } <= tables
-    assert [v for (v,) in versions] == [schema.SCHEMA_VERSION] == [1]
+    assert [v for (v,) in versions] == [schema.SCHEMA_VERSION] == [2]
     await first.create_room(room(1))
     await first.append_updates([("room00000001", b"\x01"), ("room00000001", b"\x02")])
     await first.close()
@@ -104,7 +106,7 @@ async def test_open_creates_schema_and_reopen_keeps_data(database: Database) -> 
         assert loaded.updates == [b"\x01", b"\x02"]
         async with second.engine.connect() as conn:
             versions = (await conn.execute(select(schema.schema_version.c.version))).all()
-        assert [v for (v,) in versions] == [1]
+        assert [v for (v,) in versions] == [2]
     finally:
         await second.close()
 
@@ -117,10 +119,54 @@ async def test_newer_schema_version_is_refused(database: Database) -> None:
     await first.close()
 
     second = database.make_store()
-    with pytest.raises(StorageError, match=r"schema version 2 is newer .* supports \(1\)"):
+    with pytest.raises(StorageError, match=r"schema version 3 is newer .* supports \(2\)"):
         await second.open()
     with pytest.raises(StorageError, match="not open"):
         await second.ping()
+
+
+async def test_schema_1_is_migrated_and_keeps_its_data(database: Database) -> None:
+    """A database written by the first release (schema 1) opens, upgraded to 2."""
+    first = database.make_store()
+    await first.open()
+    await first.create_room(room(1))
+    await first.add_participant("room00000001", "p_anna", "Anna", "participant")
+    async with first.engine.begin() as conn:  # back to what schema 1 looked like
+        await conn.run_sync(lambda c: schema.votes.drop(c))
+        await conn.execute(sa_text("ALTER TABLE koprade_participants DROP COLUMN removed"))
+        await conn.execute(update(schema.schema_version).values(version=1))
+    await first.close()
+
+    second = database.make_store()
+    await second.open()
+    try:
+        async with second.engine.connect() as conn:
+            versions = (await conn.execute(select(schema.schema_version.c.version))).all()
+        assert [v for (v,) in versions] == [2]
+        assert [p.name for p in await second.list_participants("room00000001")] == ["Anna"]
+        assert await second.remove_participant("room00000001", "p_anna")
+        assert await second.removed_participants("room00000001") == {"p_anna"}
+        await second.set_vote("room00000001", "p_anna", "card-1", 2)
+        assert await second.load_votes("room00000001") == {"p_anna": {"card-1": 2}}
+    finally:
+        await second.close()
+
+
+async def test_votes_and_removals(store: Store) -> None:
+    await store.open()
+    await store.create_room(room(1))
+    await store.add_participant("room00000001", "p_a", "A", "participant")
+    assert not await store.remove_participant("room00000001", "p_unknown")
+    assert await store.remove_participant("room00000001", "p_a")
+    assert not await store.remove_participant("room00000001", "p_a"), "removed once"
+    await store.set_vote("room00000001", "p_a", "c1", 1)
+    await store.set_vote("room00000001", "p_a", "c1", 3)
+    await store.set_vote("room00000001", "p_a", "c2", 1)
+    await store.set_vote("room00000001", "p_a", "c2", 0)
+    assert await store.load_votes("room00000001") == {"p_a": {"c1": 3}}
+    await store.delete_votes("room00000001")
+    assert await store.load_votes("room00000001") == {}
+    await store.close()
 
 
 async def test_open_is_idempotent_and_close_reopens(store: Store) -> None:

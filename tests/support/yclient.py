@@ -7,6 +7,7 @@ the server against an independent implementation, and it records everything it r
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from typing import Any
 
@@ -32,8 +33,21 @@ __all__ = ["YClient", "card", "wait_until"]
 
 
 class YClient:
-    def __init__(self, ws_url: str, room: str, token: str | None, doc: Doc | None = None) -> None:
-        self.url = f"{ws_url}/ws/rooms/{room}" + (f"?token={token}" if token is not None else "")
+    def __init__(
+        self,
+        ws_url: str,
+        room: str,
+        token: str | None,
+        doc: Doc | None = None,
+        *,
+        private: bool = False,
+    ) -> None:
+        path = f"{ws_url}/ws/rooms/{room}" + ("/private" if private else "")
+        self.url = path + (f"?token={token}" if token is not None else "")
+        # Who the token says we are: new cards name this participant as their author.
+        self.participant = _token_subject(token)
+        # Koprade's own messages (type 100), decoded: hello, votes, rejected.
+        self.messages: list[dict[str, Any]] = []
         self.doc: Doc = doc if doc is not None else Doc()
         self.awareness = Awareness(self.doc)
         self.ws: ClientConnection | None = None
@@ -122,6 +136,16 @@ class YClient:
         elif frame[0] == YMessageType.AWARENESS:
             self.awareness_messages += 1
             self.awareness.apply_awareness_update(read_message(frame[1:]), "remote")
+        elif frame[0] == KOPRADE_MESSAGE:
+            self.messages.append(json.loads(read_message(frame[1:])))
+
+    def last_message(self, kind: str) -> dict[str, Any] | None:
+        found = [m for m in self.messages if m.get("type") == kind]
+        return found[-1] if found else None
+
+    def card(self, text: str, x: float = 0, y: float = 0, **fields: Any) -> Map:
+        """A new card of the board contract, authored by this client's participant."""
+        return card(text, x, y, author=self.participant, **fields)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -170,6 +194,19 @@ class YClient:
             for client_id, state in self.awareness.states.items()
             if client_id != self.doc.client_id
         }
+
+
+KOPRADE_MESSAGE = 100
+
+
+def _token_subject(token: str | None) -> str:
+    if not token or "." not in token:
+        return ""
+    payload = token.split(".")[0]
+    try:
+        return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"])
+    except (ValueError, KeyError):
+        return ""
 
 
 def card(text: str, x: float = 0, y: float = 0, **fields: Any) -> Map:

@@ -1,0 +1,429 @@
+"""Facilitation commands: the only way phases, settings, votes and reveals change.
+
+Each command is checked here (role, phase, budget) and applied as the server's own
+transaction on the room's board (`writes.py`), so every rule of docs/facilitation.md holds
+whatever a client sends. Votes and removals are kept in the database, not in the shared
+document: hidden votes must not reach anyone else's browser.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from server.crdt.messages import encode_koprade
+from server.crdt.meta import STOPPED_TIMER
+from server.crdt.rules import FACILITATOR, OBSERVER, PHASES, VOTING_PHASE
+from server.rooms import writes
+from server.rooms.connection import CLOSE_FORBIDDEN
+from server.rooms.manager import RoomManager, RoomNotFound, private_board_id
+from server.rooms.room import Room
+from server.storage.store import Store
+from server.tokens import Claims
+
+log = logging.getLogger("koprade.facilitation")
+
+MAX_TITLE_LENGTH = 200
+MAX_TIMER_SECONDS = 24 * 3600
+MAX_VOTES_PER_PARTICIPANT = 100
+
+
+class CommandError(Exception):
+    """A refused command: HTTP status, error slug and a message for people."""
+
+    def __init__(self, status: int, error: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.extra = extra
+
+
+def _field_error(field: str, message: str) -> CommandError:
+    return CommandError(422, "invalid_field", message, field=field)
+
+
+def _bool(body: dict[str, Any], field: str) -> bool:
+    value = body.get(field)
+    if not isinstance(value, bool):
+        raise _field_error(field, f"'{field}' must be true or false")
+    return value
+
+
+def _int(body: dict[str, Any], field: str, low: int, high: int) -> int:
+    value = body.get(field)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise _field_error(field, f"'{field}' must be a whole number")
+    if not low <= value <= high:
+        raise _field_error(field, f"'{field}' must be between {low} and {high}")
+    return int(value)
+
+
+def _str(body: dict[str, Any], field: str, max_length: int = 200) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise _field_error(field, f"'{field}' must be a non-empty string")
+    if len(value) > max_length:
+        raise _field_error(field, f"'{field}' must be at most {max_length} characters")
+    return value
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+Handler = Callable[["Facilitation", Room, Claims, dict[str, Any]], Awaitable[dict[str, Any]]]
+_FACILITATOR_COMMANDS: dict[str, Handler] = {}
+_VOTER_COMMANDS: dict[str, Handler] = {}
+
+
+def _command(name: str, *, facilitator: bool = True) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        (_FACILITATOR_COMMANDS if facilitator else _VOTER_COMMANDS)[name] = handler
+        return handler
+
+    return register
+
+
+class Facilitation:
+    def __init__(self, store: Store, rooms: RoomManager) -> None:
+        self.store = store
+        self.rooms = rooms
+        # room id -> participant -> card -> dots; loaded from the database on first use.
+        self._votes: dict[str, dict[str, dict[str, int]]] = {}
+        self._removed: dict[str, set[str]] = {}
+
+    # -- who may come in -------------------------------------------------------------------
+
+    async def is_removed(self, room_id: str, participant: str) -> bool:
+        removed = self._removed.get(room_id)
+        if removed is None:
+            removed = self._removed[room_id] = await self.store.removed_participants(room_id)
+        return participant in removed
+
+    def joined(self, room_id: str, participant: str, name: str) -> None:
+        """A new participant's name goes into a loaded board's `meta.people` at once."""
+        room = self.rooms.rooms.get(room_id)
+        if room is not None:
+            writes.set_person(room, participant, name)
+
+    # -- commands ----------------------------------------------------------------------------
+
+    async def run(self, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
+        """Check and apply one command; raises CommandError."""
+        name = body.get("command")
+        handler = _FACILITATOR_COMMANDS.get(name) if isinstance(name, str) else None
+        if handler is not None:
+            if claims.role != FACILITATOR:
+                raise CommandError(403, "facilitator_only", f"only facilitators can {name}")
+        else:
+            handler = _VOTER_COMMANDS.get(name) if isinstance(name, str) else None
+            if handler is None:
+                raise CommandError(400, "unknown_command", f"unknown command {name!r}")
+            if claims.role == OBSERVER:
+                raise CommandError(403, "observer", "observers cannot vote")
+        try:
+            room = await self.rooms.acquire(claims.room)
+        except RoomNotFound as exc:
+            raise CommandError(404, "room_not_found", "no such room") from exc
+        try:
+            result = await handler(self, room, claims, body)
+        finally:
+            self.rooms.release(room)
+        log.info("command %s", name, extra={"room": claims.room, "participant": claims.participant})
+        return {"ok": True, "serverTime": now_ms(), **result}
+
+    # -- phases and switches -----------------------------------------------------------------
+
+    @_command("set_phase")
+    async def _set_phase(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
+        phase = _str(body, "phase", 40)
+        if phase not in room.settings["phases"]:
+            raise _field_error("phase", f"'{phase}' is not one of this room's phases")
+        writes.write_meta(room, phase=phase)
+        return {"phase": phase}
+
+    @_command("set_phases")
+    async def _set_phases(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
+        phases = body.get("phases")
+        if (
+            not isinstance(phases, list)
+            or not phases
+            or any(p not in PHASES for p in phases)
+            or len(set(phases)) != len(phases)
+        ):
+            raise _field_error(
+                "phases", f"'phases' must list distinct phases from {', '.join(PHASES)}"
+            )
+        if room.settings["phase"] not in phases:
+            raise CommandError(
+                409, "last_phase_missing", "the current phase must stay in the sequence"
+            )
+        writes.write_meta(room, phases=phases)
+        return {"phases": phases}
+
+    @_command("settings")
+    async def _settings(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
+        changes = {
+            key: _bool(body, key) for key in ("locked", "anonymous", "editOthers") if key in body
+        }
+        if not changes:
+            raise _field_error("locked", "give at least one of locked, anonymous, editOthers")
+        was_anonymous = room.anonymous
+        writes.write_meta(room, **changes)
+        if room.anonymous and not was_anonymous:
+            writes.set_people(room, None)
+        elif was_anonymous and not room.anonymous:
+            people = await self.store.list_participants(room.id)
+            writes.set_people(room, {p.id: p.name for p in people})
+        return changes
+
+    @_command("follow_me")
+    async def _follow_me(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
+        following = claims.participant if _bool(body, "on") else None
+        writes.write_meta(room, followMe=following)
+        return {"followMe": following}
+
+    @_command("rename")
+    async def _rename(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
+        title = " ".join(_str(body, "title", MAX_TITLE_LENGTH).split())
+        await self.store.rename_room(room.id, title)
+        writes.write_meta(room, title=title)
+        return {"title": title}
+
+    @_command("remove")
+    async def _remove(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
+        participant = _str(body, "participant", 64)
+        if participant == claims.participant:
+            raise _field_error("participant", "you cannot remove yourself")
+        if not await self.store.remove_participant(room.id, participant):
+            raise CommandError(404, "participant_not_found", "no such participant in this room")
+        self._removed.setdefault(room.id, set()).add(participant)
+        boards = [room, self.rooms.rooms.get(private_board_id(room.id, participant))]
+        for board in boards:
+            for connection in board.connections_of(participant) if board else []:
+                connection.close_soon(CLOSE_FORBIDDEN, "participant removed")
+        return {"removed": participant}
+
+    # -- timer ---------------------------------------------------------------------------------
+
+    @_command("timer")
+    async def _timer(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
+        action = body.get("action")
+        timer = dict(room.settings.get("timer") or STOPPED_TIMER)
+        now = now_ms()
+        state = timer.get("state")
+        if action == "start":
+            seconds = _int(body, "seconds", 1, MAX_TIMER_SECONDS)
+            timer = {
+                "state": "running",
+                "endsAt": now + seconds * 1000,
+                "remainingMs": None,
+                "durationMs": seconds * 1000,
+            }
+        elif action == "pause" and state == "running":
+            remaining = max(0, int(timer["endsAt"]) - now)
+            timer.update(state="paused", endsAt=None, remainingMs=remaining)
+        elif action == "resume" and state == "paused":
+            timer.update(state="running", endsAt=now + int(timer["remainingMs"]), remainingMs=None)
+        elif action == "add" and state in ("running", "paused"):
+            delta = _int(body, "seconds", -MAX_TIMER_SECONDS, MAX_TIMER_SECONDS) * 1000
+            if state == "running":
+                timer["endsAt"] = max(now, int(timer["endsAt"]) + delta)
+            else:
+                timer["remainingMs"] = max(0, int(timer["remainingMs"]) + delta)
+            timer["durationMs"] = max(0, int(timer.get("durationMs") or 0) + delta)
+        elif action == "stop":
+            timer = {**STOPPED_TIMER, "durationMs": timer.get("durationMs", 0)}
+        elif action in ("pause", "resume", "add"):
+            raise CommandError(409, "timer_state", f"cannot {action} a timer that is {state}")
+        else:
+            raise _field_error("action", "'action' must be start, pause, resume, add or stop")
+        writes.write_meta(room, timer=timer)
+        return {"timer": timer}
+
+    # -- silent brainstorming ------------------------------------------------------------------
+
+    @_command("private")
+    async def _private(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
+        on = _bool(body, "on")
+        writes.write_meta(room, private=on)
+        return {"private": on}
+
+    @_command("reveal")
+    async def _reveal(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
+        """Every private card onto the shared board at once, then private mode off."""
+        revealed: dict[str, dict[str, Any]] = {}
+        boards: list[Room] = []
+        try:
+            stored = await self.store.private_documents(room.id)
+            # A board loaded now may hold cards not committed yet: count those in too.
+            loaded = [
+                key for key in self.rooms.rooms if key.startswith(private_board_id(room.id, ""))
+            ]
+            for board_id in sorted({*stored, *loaded}):
+                board = await self.rooms.acquire(board_id)
+                boards.append(board)
+                revealed.update(writes.read_cards(board))
+            writes.add_cards(room, revealed)
+            writes.write_meta(room, private=False)
+            for board in boards:
+                writes.remove_cards(board, list(writes.read_cards(board)))
+        finally:
+            for board in boards:
+                self.rooms.release(board)
+        return {"revealed": len(revealed)}
+
+    # -- dot voting ----------------------------------------------------------------------------
+
+    async def _room_votes(self, room_id: str) -> dict[str, dict[str, int]]:
+        votes = self._votes.get(room_id)
+        if votes is None:
+            votes = self._votes[room_id] = await self.store.load_votes(room_id)
+        return votes
+
+    async def votes_message(self, room: Room, participant: str) -> bytes:
+        """The participant's own dots and remaining budget, as a message-100 frame."""
+        mine = dict((await self._room_votes(room.id)).get(participant, {}))
+        budget = int(room.settings["voting"]["perParticipant"])
+        return encode_koprade(
+            {
+                "type": "votes",
+                "mine": mine,
+                "remaining": budget - sum(mine.values()),
+                "budget": budget,
+            }
+        )
+
+    def _tallies(self, room: Room, votes: dict[str, dict[str, int]]) -> dict[str, dict[str, Any]]:
+        named = not room.settings["voting"]["anonymous"]
+        tallies: dict[str, dict[str, Any]] = {}
+        for participant, cards in votes.items():
+            for card_id, count in cards.items():
+                entry = tallies.setdefault(card_id, {"count": 0})
+                entry["count"] += count
+                if named:
+                    entry.setdefault("voters", {})[participant] = count
+        return tallies
+
+    def _results_visible(self, room: Room) -> bool:
+        voting = room.settings["voting"]
+        return not voting["hidden"] or voting["state"] == "closed"
+
+    async def _publish(self, room: Room, participants: list[str]) -> None:
+        """Results into the board when they may be seen; each voter's own dots to them."""
+        votes = await self._room_votes(room.id)
+        writes.write_tallies(
+            room, self._tallies(room, votes) if self._results_visible(room) else None
+        )
+        for participant in participants:
+            room.send_to(participant, await self.votes_message(room, participant))
+
+    async def _change_vote(
+        self, room: Room, claims: Claims, card_id: str, delta: int
+    ) -> dict[str, Any]:
+        voting = room.settings["voting"]
+        if room.settings["phase"] != VOTING_PHASE:
+            raise CommandError(409, "wrong_phase", "voting is only possible in the vote phase")
+        if voting["state"] != "open":
+            raise CommandError(409, "voting_closed", "the facilitator has closed the vote")
+        votes = await self._room_votes(room.id)
+        mine = votes.setdefault(claims.participant, {})
+        current = mine.get(card_id, 0)
+        if delta > 0:
+            if room.card_author(card_id) is None:
+                raise CommandError(404, "card_not_found", "no such card on the board")
+            if sum(mine.values()) >= int(voting["perParticipant"]):
+                raise CommandError(409, "no_votes_left", "you have used all your votes")
+            if current >= int(voting["perCard"]):
+                raise CommandError(409, "card_limit", "you cannot give this card more votes")
+        elif current == 0:
+            raise CommandError(409, "no_vote_to_remove", "you have no vote on this card")
+        await self.store.set_vote(room.id, claims.participant, card_id, current + delta)
+        if current + delta:
+            mine[card_id] = current + delta
+        else:
+            del mine[card_id]
+        await self._publish(room, [claims.participant])
+        budget = int(voting["perParticipant"])
+        return {"mine": dict(mine), "remaining": budget - sum(mine.values())}
+
+    @_command("vote", facilitator=False)
+    async def _vote(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._change_vote(room, claims, _str(body, "card"), +1)
+
+    @_command("unvote", facilitator=False)
+    async def _unvote(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._change_vote(room, claims, _str(body, "card"), -1)
+
+    @_command("voting")
+    async def _voting(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
+        if any(cards for cards in (await self._room_votes(room.id)).values()):
+            raise CommandError(409, "votes_cast", "reset the votes before changing the rules")
+        voting = dict(room.settings["voting"])
+        if "perParticipant" in body:
+            voting["perParticipant"] = _int(body, "perParticipant", 1, MAX_VOTES_PER_PARTICIPANT)
+        if "perCard" in body:
+            voting["perCard"] = _int(body, "perCard", 1, MAX_VOTES_PER_PARTICIPANT)
+        for key in ("anonymous", "hidden"):
+            if key in body:
+                voting[key] = _bool(body, key)
+        voting["perCard"] = min(int(voting["perCard"]), int(voting["perParticipant"]))
+        writes.write_meta(room, voting=voting)
+        await self._publish(room, self._voters(room))
+        return {"voting": voting}
+
+    async def _set_voting_state(self, room: Room, state: str) -> dict[str, Any]:
+        voting = {**room.settings["voting"], "state": state}
+        writes.write_meta(room, voting=voting)
+        await self._publish(room, [])
+        return {"voting": voting}
+
+    @_command("close_vote")
+    async def _close_vote(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
+        result = await self._set_voting_state(room, "closed")
+        votes = await self._room_votes(room.id)
+        ranked = sorted(
+            self._tallies(room, votes).items(), key=lambda item: (-item[1]["count"], item[0])
+        )
+        return {**result, "results": [{"card": card, **tally} for card, tally in ranked]}
+
+    @_command("reopen_vote")
+    async def _reopen_vote(
+        self, room: Room, claims: Claims, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self._set_voting_state(room, "open")
+
+    @_command("reset_votes")
+    async def _reset_votes(
+        self, room: Room, claims: Claims, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        voters = self._voters(room)
+        await self.store.delete_votes(room.id)
+        self._votes[room.id] = {}
+        writes.write_meta(room, voting={**room.settings["voting"], "state": "open"})
+        await self._publish(room, voters)
+        return {"voting": room.settings["voting"]}
+
+    def _voters(self, room: Room) -> list[str]:
+        return sorted(
+            {c.identity.participant for c in room.connections if c.identity.role != OBSERVER}
+        )
+
+
+def hello_message(claims: Claims) -> bytes:
+    return encode_koprade(
+        {
+            "type": "hello",
+            "participant": claims.participant,
+            "name": claims.name,
+            "role": claims.role,
+            "serverTime": now_ms(),
+        }
+    )
+
+
+def rejected_message(rule: str, reason: str) -> bytes:
+    return encode_koprade({"type": "rejected", "rule": rule, "reason": reason})
