@@ -300,7 +300,13 @@ async function setupRooms (opts, rooms, clientsPerRoom) {
   for (const room of created) {
     const joins = await mapLimit(Array.from({ length: clientsPerRoom }, (_, c) => c), 8,
       (c) => postJson(`${base}/api/join`, { code: room.code, name: `bench client ${c}` }))
-    result.push({ name: room.room, tokens: joins.map((j) => j.token), facilitatorToken: room.facilitator_token })
+    result.push({
+      name: room.room,
+      tokens: joins.map((j) => j.token),
+      // Koprade checks that a new card names its sender as author (docs/facilitation.md).
+      participants: joins.map((j) => j.participant),
+      facilitatorToken: room.facilitator_token
+    })
   }
   return result
 }
@@ -656,6 +662,7 @@ async function runSteady (opts) {
     handle.index = g
     handle.cards = cards
     handle.ownCards = []
+    handle.author = rooms[r].participants?.[c] ?? `bench-${g}`
     handle.cursor = { x: Math.random() * 2000, y: Math.random() * 1200 }
     handle.awareness.setLocalStateField('user', { name: `bench ${g}`, color: COLORS[g % COLORS.length] })
     if (!lite) observeFull(handle, g)
@@ -697,7 +704,7 @@ async function runSteady (opts) {
         card.set('x', Math.round(Math.random() * 3000))
         card.set('y', Math.round(Math.random() * 2000))
         card.set('color', COLORS[g % COLORS.length])
-        card.set('author', `bench-${g}`)
+        card.set('author', h.author)
         card.set('created', Math.round(t))
         h.cards.set(id, card)
       })
