@@ -214,7 +214,10 @@ class _Placement:
         for position, struct in enumerate(self.structs):
             if struct.kind == "skip":
                 continue
-            if self.index.find(ItemRef(struct.client, struct.clock + struct.length - 1)) is not None:
+            if (
+                self.index.find(ItemRef(struct.client, struct.clock + struct.length - 1))
+                is not None
+            ):
                 continue  # the document has it already: Yjs ignores it, so do the rules
             if struct.kind == "gc":
                 self.locations[position] = GARBAGE

@@ -102,6 +102,7 @@ class _Check:
 
     def run(self, placed: list[Placed], removed: list[Location]) -> None:
         created = self._created_cards(placed)
+        written = [entry.location for entry in placed if entry.location[:1] == (CARDS,)]
         for entry in placed:
             location = entry.location
             if location == GARBAGE:
@@ -113,12 +114,18 @@ class _Check:
                     self.own(EDIT, location[1])  # a new value replacing an existing card
             elif len(location) == 3 and location[1] not in created:
                 self.field(location[1], location[2])
+        # Deleting (or replacing) a card deletes its fields too: one decision for the card.
+        whole = {
+            location[1]
+            for location in (*removed, *written)
+            if len(location) == 2 and location[0] == CARDS
+        }
         for location in removed:
             if location[0] == CLUSTERS:
                 self.need(CLUSTER)
             elif len(location) == 2:
                 self.own(EDIT, location[1])  # deleting a card
-            elif len(location) == 3:
+            elif len(location) == 3 and location[1] not in whole:
                 self.field(location[1], location[2])
 
     def _created_cards(self, placed: list[Placed]) -> set[str]:

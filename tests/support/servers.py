@@ -44,9 +44,24 @@ class ApiMixin:
         data = response.json()
         return RoomInfo(data["room"], data["code"], data["facilitator_token"], data)
 
-    async def join(self, code: str, name: str) -> dict[str, Any]:
+    async def join(self, code: str, name: str, **extra: Any) -> dict[str, Any]:
         async with httpx.AsyncClient(base_url=self.url) as http:
-            response = await http.post("/api/join", json={"code": code, "name": name})
+            response = await http.post("/api/join", json={"code": code, "name": name, **extra})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def command(self, room: str, token: str, command: str, **args: Any) -> httpx.Response:
+        """POST a facilitation command (docs/facilitation.md); the response as it came."""
+        async with httpx.AsyncClient(base_url=self.url) as http:
+            return await http.post(
+                f"/api/rooms/{room}/commands",
+                json={"command": command, **args},
+                headers={"authorization": f"Bearer {token}"},
+            )
+
+    async def ok(self, room: str, token: str, command: str, **args: Any) -> dict[str, Any]:
+        """A command that must succeed."""
+        response = await self.command(room, token, command, **args)
         assert response.status_code == 200, response.text
         return response.json()
 
