@@ -52,7 +52,7 @@ async def api_error_handler(request: Request, exc: Exception) -> JSONResponse:
 # -- request helpers ---------------------------------------------------------------------
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+async def json_body(request: Request) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
@@ -72,7 +72,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return data
 
 
-def _text_field(data: dict[str, Any], field: str, max_length: int) -> str:
+def text_field(data: dict[str, Any], field: str, max_length: int) -> str:
     value = data.get(field)
     if not isinstance(value, str):
         raise ApiError(422, "invalid_field", f"'{field}' must be a string", field=field)
@@ -89,15 +89,15 @@ def _text_field(data: dict[str, Any], field: str, max_length: int) -> str:
     return value
 
 
-async def _claims(request: Request, services: Services, room_id: str) -> Claims:
+async def room_claims(request: Request, services: Services, room_id: str) -> Claims:
     """The token's claims for this room; refuses removed participants."""
-    claims = _token_claims(request, services, room_id)
+    claims = token_claims(request, services, room_id)
     if await services.facilitation.is_removed(room_id, claims.participant):
         raise ApiError(401, "participant_removed", "a facilitator removed you from this room")
     return claims
 
 
-def _token_claims(request: Request, services: Services, room_id: str) -> Claims:
+def token_claims(request: Request, services: Services, room_id: str) -> Claims:
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
     token = token or request.query_params.get("token")
@@ -110,7 +110,7 @@ def _token_claims(request: Request, services: Services, room_id: str) -> Claims:
     return claims
 
 
-def _base_url(request: Request, services: Services) -> str:
+def base_url(request: Request, services: Services) -> str:
     if services.settings.public_url:
         return services.settings.public_url.rstrip("/")
     return str(request.base_url).rstrip("/")
@@ -132,13 +132,11 @@ def _check_organizer_key(request: Request, data: dict[str, Any], services: Servi
 
 async def create_room(request: Request) -> JSONResponse:
     services = services_of(request)
-    data = await _json_body(request)
+    data = await json_body(request)
     _check_organizer_key(request, data, services)
-    title = _text_field(data, "title", MAX_TITLE_LENGTH)
+    title = text_field(data, "title", MAX_TITLE_LENGTH)
     name = (
-        _text_field(data, "name", MAX_NAME_LENGTH)
-        if data.get("name") is not None
-        else "Facilitator"
+        text_field(data, "name", MAX_NAME_LENGTH) if data.get("name") is not None else "Facilitator"
     )
     record = None
     for _ in range(_CODE_ATTEMPTS):
@@ -156,7 +154,7 @@ async def create_room(request: Request) -> JSONResponse:
     participant = new_participant_id()
     await services.store.add_participant(record.id, participant, name, "facilitator")
     token = services.signer.issue(record.id, participant, name, "facilitator")
-    base = _base_url(request, services)
+    base = base_url(request, services)
     log.info("room created", extra={"room": record.id, "code": record.code})
     return JSONResponse(
         {
@@ -175,9 +173,9 @@ async def create_room(request: Request) -> JSONResponse:
 
 async def join_room(request: Request) -> JSONResponse:
     services = services_of(request)
-    data = await _json_body(request)
-    code = normalize_code(_text_field(data, "code", 32))
-    name = _text_field(data, "name", MAX_NAME_LENGTH)
+    data = await json_body(request)
+    code = normalize_code(text_field(data, "code", 32))
+    name = text_field(data, "name", MAX_NAME_LENGTH)
     role = data.get("role", "participant")
     if role not in ("participant", "observer"):
         raise ApiError(422, "invalid_field", "'role' must be participant or observer", field="role")
@@ -209,7 +207,7 @@ async def join_room(request: Request) -> JSONResponse:
     )
 
 
-async def _room_record(services: Services, room_id: str) -> RoomRecord:
+async def room_record(services: Services, room_id: str) -> RoomRecord:
     record = await services.store.get_room(room_id) if is_room_id(room_id) else None
     if record is None:
         raise ApiError(404, "room_not_found", "no such room")
@@ -219,9 +217,9 @@ async def _room_record(services: Services, room_id: str) -> RoomRecord:
 async def room_summary(request: Request) -> JSONResponse:
     services = services_of(request)
     room_id = request.path_params["room_id"]
-    claims = await _claims(request, services, room_id)
-    record = await _room_record(services, room_id)
-    doc = await _board(services, room_id)
+    claims = await room_claims(request, services, room_id)
+    record = await room_record(services, room_id)
+    doc = await board_doc(services, room_id)
     counts = board_counts(doc)
     counts["participants"] = await services.store.count_participants(room_id)
     counts["connections"] = services.rooms.connection_count(room_id)
@@ -244,14 +242,14 @@ async def room_summary(request: Request) -> JSONResponse:
 async def export_room(request: Request) -> JSONResponse:
     services = services_of(request)
     room_id = request.path_params["room_id"]
-    claims = await _claims(request, services, room_id)
+    claims = await room_claims(request, services, room_id)
     if claims.role != "facilitator":
         raise ApiError(403, "facilitator_only", "only facilitators can export the board")
     fmt = request.query_params.get("format", "json")
     if fmt != "json":
         raise ApiError(422, "invalid_field", f"unknown export format {fmt!r}", field="format")
-    record = await _room_record(services, room_id)
-    doc = await _board(services, room_id)
+    record = await room_record(services, room_id)
+    doc = await board_doc(services, room_id)
     return JSONResponse(export_json(record, doc))
 
 
@@ -259,8 +257,8 @@ async def run_command(request: Request) -> JSONResponse:
     """A facilitation command (docs/facilitation.md): checked and applied by the server."""
     services = services_of(request)
     room_id = request.path_params["room_id"]
-    claims = await _claims(request, services, room_id)
-    body = await _json_body(request)
+    claims = await room_claims(request, services, room_id)
+    body = await json_body(request)
     try:
         result = await services.facilitation.run(claims, body)
     except CommandError as exc:
@@ -268,18 +266,18 @@ async def run_command(request: Request) -> JSONResponse:
     return JSONResponse(result)
 
 
-async def _facilitator(request: Request, services: Services, room_id: str) -> Claims:
-    claims = await _claims(request, services, room_id)
+async def facilitator_claims(request: Request, services: Services, room_id: str) -> Claims:
+    claims = await room_claims(request, services, room_id)
     if claims.role != "facilitator":
         raise ApiError(403, "facilitator_only", "only facilitators can do this")
-    await _room_record(services, room_id)
+    await room_record(services, room_id)
     return claims
 
 
 async def list_participants(request: Request) -> JSONResponse:
     services = services_of(request)
     room_id = request.path_params["room_id"]
-    await _facilitator(request, services, room_id)
+    await facilitator_claims(request, services, room_id)
     room = services.rooms.rooms.get(room_id)
     connected = {c.identity.participant for c in room.connections} if room else set()
     people = await services.store.list_participants(room_id)
@@ -304,20 +302,20 @@ async def create_invite(request: Request) -> JSONResponse:
     """A link that makes whoever opens it a co-facilitator of the room."""
     services = services_of(request)
     room_id = request.path_params["room_id"]
-    await _facilitator(request, services, room_id)
-    data = await _json_body(request)
+    await facilitator_claims(request, services, room_id)
+    data = await json_body(request)
     if data.get("role", "facilitator") != "facilitator":
         raise ApiError(422, "invalid_field", "only facilitator invites exist", field="role")
-    record = await _room_record(services, room_id)
+    record = await room_record(services, room_id)
     invite = services.signer.issue_invite(room_id)
-    base = _base_url(request, services)
+    base = base_url(request, services)
     return JSONResponse(
         {"invite": invite, "invite_url": f"{base}/join/{record.code}#invite={invite}"},
         status_code=201,
     )
 
 
-async def _board(services: Services, room_id: str) -> Doc:
+async def board_doc(services: Services, room_id: str) -> Doc:
     """The live document when the room is loaded, else a copy of the stored one."""
     room = services.rooms.rooms.get(room_id)
     if room is not None:
