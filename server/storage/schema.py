@@ -29,7 +29,7 @@ from sqlalchemy import text as sa_text
 
 #: Version of the schema this code creates and understands. Bump it together with an
 #: entry in :data:`MIGRATIONS`.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Longest room or participant id the tables accept (ids are generated, 12-14 chars).
 MAX_ID_LENGTH = 32
@@ -135,6 +135,50 @@ votes = Table(
 )
 
 
+snapshots = Table(
+    "koprade_snapshots",
+    metadata,
+    # Named snapshots of a session room (issue: snapshots, exports, templates): the
+    # board's full Yjs state at a moment, taken by a facilitator or automatically.
+    Column("id", UpdateId, primary_key=True, autoincrement=True),
+    Column("room_id", String(MAX_ID_LENGTH), nullable=False),
+    Column("name", String(400), nullable=False),
+    # "manual", "phase" (the phase changed), "closed" (the room closed), "restore" (the
+    # live board just before a restore replaced it)
+    Column("kind", String(32), nullable=False),
+    Column("phase", String(32), nullable=True),
+    Column("author", String(MAX_ID_LENGTH), nullable=True),
+    Column("created", UTCDateTime, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    sqlite_autoincrement=True,
+)
+Index("ix_koprade_snapshots_room_id_id", snapshots.c.room_id, snapshots.c.id)
+
+templates = Table(
+    "koprade_templates",
+    metadata,
+    # Templates saved from boards; the built-in ones ship with the package, not here.
+    Column("id", String(64), primary_key=True),
+    Column("name", String(400), nullable=False),
+    Column("description", String(2000), nullable=False),
+    Column("source_room", String(MAX_ID_LENGTH), nullable=True),
+    Column("created", UTCDateTime, nullable=False),
+    # The board in the JSON export format (docs/protocol.md section 4), as UTF-8 text.
+    Column("board", LargeBinary, nullable=False),
+)
+
+activity = Table(
+    "koprade_activity",
+    metadata,
+    # Participation figures per person and room, kept up to date by the server.
+    Column("room_id", String(MAX_ID_LENGTH), primary_key=True),
+    Column("participant_id", String(MAX_ID_LENGTH), primary_key=True),
+    Column("edits", Integer, nullable=False, default=0),
+    Column("seconds_active", Integer, nullable=False, default=0),
+    Column("last_seen", UTCDateTime, nullable=True),
+)
+
+
 def _migrate_1_to_2(conn: Connection) -> None:
     """Facilitation: removable participants and server-side dot votes."""
     conn.execute(
@@ -146,6 +190,12 @@ def _migrate_1_to_2(conn: Connection) -> None:
     votes.create(conn)
 
 
+def _migrate_2_to_3(conn: Connection) -> None:
+    """Sessions: named snapshots, saved templates, participation figures."""
+    for table in (snapshots, templates, activity):
+        table.create(conn)  # with its indexes
+
+
 #: Migrations keyed by the version they upgrade *from*; each runs inside the opening
 #: transaction and must leave the schema at ``from_version + 1``.
-MIGRATIONS: dict[int, Callable[[Connection], Any]] = {1: _migrate_1_to_2}
+MIGRATIONS: dict[int, Callable[[Connection], Any]] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}

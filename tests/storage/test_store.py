@@ -92,8 +92,11 @@ async def test_open_creates_schema_and_reopen_keeps_data(database: Database) -> 
         "koprade_room_updates",
         "koprade_room_snapshots",
         "koprade_votes",
+        "koprade_snapshots",
+        "koprade_templates",
+        "koprade_activity",
     } <= tables
-    assert [v for (v,) in versions] == [schema.SCHEMA_VERSION] == [2]
+    assert [v for (v,) in versions] == [schema.SCHEMA_VERSION] == [3]
     await first.create_room(room(1))
     await first.append_updates([("room00000001", b"\x01"), ("room00000001", b"\x02")])
     await first.close()
@@ -106,7 +109,7 @@ async def test_open_creates_schema_and_reopen_keeps_data(database: Database) -> 
         assert loaded.updates == [b"\x01", b"\x02"]
         async with second.engine.connect() as conn:
             versions = (await conn.execute(select(schema.schema_version.c.version))).all()
-        assert [v for (v,) in versions] == [2]
+        assert [v for (v,) in versions] == [3]
     finally:
         await second.close()
 
@@ -119,20 +122,21 @@ async def test_newer_schema_version_is_refused(database: Database) -> None:
     await first.close()
 
     second = database.make_store()
-    with pytest.raises(StorageError, match=r"schema version 3 is newer .* supports \(2\)"):
+    with pytest.raises(StorageError, match=r"schema version 4 is newer .* supports \(3\)"):
         await second.open()
     with pytest.raises(StorageError, match="not open"):
         await second.ping()
 
 
 async def test_schema_1_is_migrated_and_keeps_its_data(database: Database) -> None:
-    """A database written by the first release (schema 1) opens, upgraded to 2."""
+    """A database written by the first release (schema 1) opens, upgraded to the latest."""
     first = database.make_store()
     await first.open()
     await first.create_room(room(1))
     await first.add_participant("room00000001", "p_anna", "Anna", "participant")
     async with first.engine.begin() as conn:  # back to what schema 1 looked like
-        await conn.run_sync(lambda c: schema.votes.drop(c))
+        for table in (schema.votes, schema.snapshots, schema.templates, schema.activity):
+            await conn.run_sync(table.drop)
         await conn.execute(sa_text("ALTER TABLE koprade_participants DROP COLUMN removed"))
         await conn.execute(update(schema.schema_version).values(version=1))
     await first.close()
@@ -142,7 +146,9 @@ async def test_schema_1_is_migrated_and_keeps_its_data(database: Database) -> No
     try:
         async with second.engine.connect() as conn:
             versions = (await conn.execute(select(schema.schema_version.c.version))).all()
-        assert [v for (v,) in versions] == [2]
+            tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+        assert [v for (v,) in versions] == [schema.SCHEMA_VERSION]
+        assert {"koprade_votes", "koprade_snapshots", "koprade_activity"} <= tables
         assert [p.name for p in await second.list_participants("room00000001")] == ["Anna"]
         assert await second.remove_participant("room00000001", "p_anna")
         assert await second.removed_participants("room00000001") == {"p_anna"}
