@@ -61,7 +61,7 @@ def add_card(page: Any, text: str, at: tuple[float, float] | None = None) -> Any
     editor.press("Escape")
     expect(editor).to_have_count(0)
     result = page.locator(f'.card[data-id="{card_id}"]')
-    expect(result).to_have_text(text)
+    expect(result.locator(".card-text")).to_have_text(text)
     return result
 
 

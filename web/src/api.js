@@ -1,4 +1,4 @@
-/** HTTP join flow of docs/protocol.md section 1. */
+/** HTTP join flow of docs/protocol.md section 1 and the facilitation endpoints of docs/facilitation.md. */
 
 export class ApiError extends Error {
   /**
@@ -62,17 +62,55 @@ export function createRoom(title, organizerKey, name) {
 /**
  * @param {string} code
  * @param {string} name
+ * @param {{role?: 'observer', invite?: string}} [extra] join as observer, or with a facilitator invite
  * @returns {Promise<{room: string, title: string, participant: string, name: string, role: string, token: string}>}
  */
-export function joinRoom(code, name) {
-  return request('/api/join', { method: 'POST', body: { code, name } });
+export function joinRoom(code, name, extra = {}) {
+  return request('/api/join', { method: 'POST', body: { code, name, ...extra } });
 }
 
 /**
  * @param {string} room
  * @param {string} token
- * @returns {Promise<{room: string, title: string, code: string, created: string, counts: Record<string, number>}>}
+ * @returns {Promise<{room: string, title: string, code: string, created: string, counts: Record<string, number>, participant?: string, name?: string, role?: string}>}
  */
 export function roomSummary(room, token) {
   return request(`/api/rooms/${encodeURIComponent(room)}`, { token });
+}
+
+/**
+ * A facilitation command (`{command: "vote", card}`, `{command: "set_phase", phase}`, ...).
+ * @param {string} room
+ * @param {string} token
+ * @param {{command: string} & Record<string, any>} body
+ * @returns {Promise<{ok: boolean, serverTime?: number} & Record<string, any>>}
+ */
+export function command(room, token, body) {
+  return request(`/api/rooms/${encodeURIComponent(room)}/commands`, { method: 'POST', body, token });
+}
+
+/**
+ * @typedef {{participant: string, name: string, role: string, joined?: string, removed?: boolean | string | null, connected?: boolean | number}} ParticipantInfo
+ */
+
+/**
+ * Everyone who joined the room (facilitator only).
+ * @param {string} room
+ * @param {string} token
+ * @returns {Promise<ParticipantInfo[]>}
+ */
+export async function listParticipants(room, token) {
+  const data = await request(`/api/rooms/${encodeURIComponent(room)}/participants`, { token });
+  if (Array.isArray(data)) return data;
+  return data && Array.isArray(data.participants) ? data.participants : [];
+}
+
+/**
+ * A co-facilitator invite link (facilitator only).
+ * @param {string} room
+ * @param {string} token
+ * @returns {Promise<{invite: string, invite_url: string}>}
+ */
+export function createInvite(room, token) {
+  return request(`/api/rooms/${encodeURIComponent(room)}/invites`, { method: 'POST', body: { role: 'facilitator' }, token });
 }

@@ -84,6 +84,17 @@ const ICONS = {
   resize: 'M20 10v10H10M20 20L12 12',
   copy: 'M9 9h11v11H9zM5 15H4V4h11v1',
   leave: 'M15 4h4v16h-4M10 8l-4 4 4 4M6 12h10',
+  bell: 'M6 16V11a6 6 0 0 1 12 0v5l2 2H4zM10 20a2 2 0 0 0 4 0',
+  bellOff: 'M6 16V11a6 6 0 0 1 12 0v5l2 2H4zM10 20a2 2 0 0 0 4 0M3 3l18 18',
+  clock: 'M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18M12 7v5l3 3',
+  lock: 'M6 11h12v9H6zM8 11V8a4 4 0 0 1 8 0v3',
+  eye: 'M2 12s4-7 10-7 10 7 10 7-4 7-10 7S2 12 2 12M12 9a3 3 0 1 0 0 6a3 3 0 1 0 0-6',
+  eyeOff: 'M2 12s4-7 10-7c2 0 3.7.6 5.2 1.6M22 12s-4 7-10 7c-2 0-3.7-.6-5.2-1.6M3 3l18 18',
+  edit: 'M4 20h4L19 9l-4-4L4 16zM13 7l4 4',
+  mask: 'M3 8c3-2 15-2 18 0c0 6-3 9-5 9c-2 0-3-2-4-2s-2 2-4 2c-2 0-5-3-5-9M7 11h3M14 11h3',
+  chevronLeft: 'M15 5l-7 7 7 7',
+  chevronRight: 'M9 5l7 7-7 7',
+  sliders: 'M4 6h10M18 6h2M4 12h4M12 12h8M4 18h12M20 18h0M14 4v4M8 10v4M16 16v4',
 };
 
 /** @param {keyof typeof ICONS | string} name */

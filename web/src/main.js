@@ -5,7 +5,8 @@ import { renderBoard } from './board/board.js';
 import { loadSession, saveSession } from './session.js';
 
 /**
- * Routes: `/` start page, `/join/{CODE}` start page with the code filled in,
+ * Routes: `/` start page, `/join/{CODE}` start page with the code filled in (`#invite=...`: join
+ * as co-facilitator),
  * `/room/{room}` the board (`#token=...` in the fragment is stored for the tab and removed).
  */
 function route() {
@@ -30,7 +31,10 @@ function route() {
     return;
   }
   const joinMatch = /^\/join\/([^/]+)\/?$/.exec(path);
-  renderStart(app, { code: joinMatch ? decodeURIComponent(joinMatch[1]) : '' });
+  // `/join/{CODE}#invite=...`: a co-facilitator invite (kept in memory, removed from the address bar)
+  const invite = new URLSearchParams(location.hash.slice(1)).get('invite') || undefined;
+  if (invite) history.replaceState(null, '', location.pathname);
+  renderStart(app, { code: joinMatch ? decodeURIComponent(joinMatch[1]) : '', invite });
 }
 
 applyDocumentLang();

@@ -9,6 +9,7 @@ function errorText(e) {
   if (e instanceof ApiError) {
     if (e.status === 0) return t('errNetwork');
     if (e.slug === 'room_not_found') return t('errRoomNotFound');
+    if (/invite/.test(e.slug) || e.field === 'invite') return t('errInvalidInvite');
     if (e.slug === 'organizer_key_required') return t('errOrganizerKey');
     if (e.slug === 'organizer_key_invalid') return t('errOrganizerKeyInvalid');
     if (e.slug === 'invalid_field') return t('errInvalidField', { field: e.field || e.message });
@@ -37,7 +38,8 @@ function field(id, labelKey, inputAttrs, hintKey) {
 
 /**
  * @param {HTMLElement} app
- * @param {{code?: string, notice?: string}} opts
+ * @param {{code?: string, notice?: string, invite?: string}} opts `invite`: a co-facilitator
+ *   invite from `/join/{CODE}#invite=...`, sent with the join
  */
 export function renderStart(app, opts = {}) {
   app.replaceChildren();
@@ -49,12 +51,17 @@ export function renderStart(app, opts = {}) {
     required: true, class: 'input input-code', value: opts.code ? opts.code.toUpperCase() : '',
   }, 'codeHint');
   const name = field('join-name', 'name', { name: 'name', autocomplete: 'nickname', maxlength: '60', required: true }, 'nameHint');
+  const observer = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', id: 'join-observer', name: 'observer', 'data-testid': 'join-observer' }));
+  const observerField = h('div', { class: 'field field-check' }, observer, h('label', { for: 'join-observer', i18n: { text: 'joinAsObserver' } }));
+  const inviteNote = opts.invite ? h('p', { class: 'notice', role: 'status', 'data-testid': 'invite-notice', i18n: { text: 'inviteNotice' } }) : null;
+  if (opts.invite) observerField.hidden = true;
   const joinError = h('p', { class: 'form-error', role: 'alert', id: 'join-error' });
   const joinBtn = h('button', { type: 'submit', class: 'btn btn-primary btn-big', i18n: { text: 'join' } });
   const joinForm = h('form', { class: 'card-panel', 'aria-labelledby': 'join-heading', novalidate: true },
     h('h2', { id: 'join-heading', i18n: { text: 'joinHeading' } }),
+    inviteNote,
     h('p', { class: 'intro', i18n: { text: 'joinIntro' } }),
-    code.el, name.el, joinError, joinBtn);
+    code.el, name.el, observerField, joinError, joinBtn);
 
   joinForm.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -65,8 +72,10 @@ export function renderStart(app, opts = {}) {
     if (!n) { joinError.textContent = t('errRequired'); name.input.focus(); return; }
     busy(joinBtn, true);
     try {
-      const res = await joinRoom(c, n);
-      const session = { token: res.token, participant: res.participant, name: res.name, role: res.role || 'participant', title: res.title };
+      /** @type {{role?: 'observer', invite?: string}} */
+      const extra = opts.invite ? { invite: opts.invite } : observer.checked ? { role: 'observer' } : {};
+      const res = await joinRoom(c, n, extra);
+      const session = { token: res.token, participant: res.participant, name: res.name, role: res.role || extra.role || 'participant', title: res.title };
       saveSession(res.room, session);
       history.pushState(null, '', `/room/${res.room}`);
       renderBoard(app, res.room, session);

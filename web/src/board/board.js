@@ -3,11 +3,19 @@ import { WebsocketProvider } from 'y-websocket';
 import { h, icon, langButton } from '../dom.js';
 import { t, onLang } from '../i18n/index.js';
 import { roomSummary, ApiError } from '../api.js';
-import { clearSession, updateSession, randomId } from '../session.js';
+import { clearSession, updateSession, loadSession, randomId } from '../session.js';
 import { Viewport } from './viewport.js';
 import { bindTextInput } from './textbind.js';
 import { CARD_COLORS, DEFAULT_CARD_COLOR, safeColor, userColor } from './colors.js';
 import { inviteDialog, helpDialog } from './dialogs.js';
+import { RoomState, registerServerMessages } from './meta.js';
+import { commandRunner } from './commands.js';
+import { createPhaseBanner, createNotices } from './banner.js';
+import { createTimerDisplay } from './timer.js';
+import { createVoting } from './voting.js';
+import { createFacilitationPanel } from './facilitation.js';
+import { createPrivateBoard, MultiUndo } from './private.js';
+import { createFollow } from './follow.js';
 
 /** Transaction origin of every local edit; Y.UndoManager tracks only this origin. */
 export const LOCAL = { koprade: 'local' };
@@ -21,6 +29,11 @@ const DOUBLE_TAP_MS = 350;
 const DOUBLE_TAP_PX = 30;
 /** Close codes after which reconnecting cannot help (docs/protocol.md section 3). */
 const TERMINAL_CLOSE = new Set([4401, 4403, 4404, 1009]);
+/**
+ * "update rejected" (docs/facilitation.md): the document holds a change the server refused, so
+ * reconnecting with it would be rejected again: start over with a fresh Y.Doc and provider.
+ */
+const REJECTED_CLOSE = 4409;
 
 /** @typedef {import('../session.js').RoomSession} RoomSession */
 /** @typedef {{x: number, y: number, w: number, h: number}} Rect */
@@ -33,25 +46,50 @@ const num = (v, d = 0) => (typeof v === 'number' && Number.isFinite(v) ? v : d);
  * @param {HTMLElement} app
  * @param {string} room
  * @param {RoomSession} session
- * @param {{showInvite?: boolean}} [opts]
+ * @param {{showInvite?: boolean, notice?: string, generation?: number}} [opts] `notice`: shown at once
+ *   (why the board was started over); `generation`: how many times it was started over
+ * @returns {() => void} unmount (closes the connections, removes global listeners)
  */
 export function renderBoard(app, room, session, opts = {}) {
   app.replaceChildren();
   app.className = 'board-view';
+  /** @type {(() => void)[]} */
+  const cleanups = [];
+  /** onLang that is undone on unmount @param {() => void} fn */
+  const lang = (fn) => { const off = onLang(fn); cleanups.push(() => { off(); }); };
 
   const doc = new Y.Doc();
   const cards = doc.getMap('cards');
   const clusters = doc.getMap('clusters');
-  const undo = new Y.UndoManager([cards, clusters], { trackedOrigins: new Set([LOCAL]), captureTimeout: 400 });
+  const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/rooms`;
+  const shouldReconnect = (/** @type {CloseEvent} */ event) => !TERMINAL_CLOSE.has(event.code) && event.code !== REJECTED_CLOSE;
+  // silent brainstorming: this participant's private cards (connected when first needed)
+  const priv = createPrivateBoard({
+    wsUrl, room, token: session.token, shouldReconnect,
+    setup: (p) => {
+      registerServerMessages(p, state);
+      p.on('closed', onClosed);
+      p.on('sync', () => updateStatus());
+    },
+  });
+  const pcards = priv.cards;
+  const trackLocal = { trackedOrigins: new Set([LOCAL]), captureTimeout: 400 };
+  const undo = new MultiUndo([new Y.UndoManager([cards, clusters], trackLocal), new Y.UndoManager([pcards], trackLocal)]);
 
   const me = {
     id: session.participant || `anon-${doc.clientID}`,
     name: session.name || '',
     role: session.role || 'participant',
   };
+  const mountedRole = me.role;
+  const state = new RoomState(doc, me);
   const myColor = userColor(me.id);
   let title = session.title || '';
   let code = session.code || '';
+  const { el: noticesEl, notify } = createNotices();
+  /** @type {ReturnType<typeof createFacilitationPanel> | null} */
+  let panel = null;
+  const run = commandRunner(room, () => session.token, state, () => showRemoved());
 
   // ---------------------------------------------------------------- DOM skeleton
   const titleEl = h('h1', { class: 'room-title', 'data-testid': 'room-title', text: title || '…' });
@@ -66,9 +104,13 @@ export function renderBoard(app, room, session, opts = {}) {
   const langBtn = langButton();
   const helpBtn = h('button', { type: 'button', class: 'btn btn-icon', 'aria-haspopup': 'dialog', 'data-testid': 'help-button', i18n: { 'aria-label': 'help', title: 'help' } }, icon('help'));
 
+  const timer = createTimerDisplay(state);
+  const voting = createVoting({ state, run, notify });
+  cleanups.push(timer.dispose, voting.dispose);
+
   const header = h('header', { class: 'topbar' },
     h('a', { href: '/', class: 'brand' }, h('img', { src: '/assets/icon.svg', alt: t('appName'), width: '32', height: '32' })),
-    titleEl, codeBtn, statusEl, presence, h('div', { class: 'spacer' }), langBtn, helpBtn);
+    titleEl, codeBtn, statusEl, presence, timer.el, voting.chip, h('div', { class: 'spacer' }), langBtn, helpBtn);
 
   /** @param {string} cls @param {string} iconName @param {string} labelKey @param {boolean} showText @param {() => void} onclick @param {string} testid */
   const toolBtn = (cls, iconName, labelKey, showText, onclick, testid) => h('button', {
@@ -126,19 +168,23 @@ export function renderBoard(app, room, session, opts = {}) {
   codeBtn.addEventListener('click', () => invite.open());
   helpBtn.addEventListener('click', () => help.showModal());
 
-  const main = h('main', { class: 'board-main', id: 'main' }, toolbar, canvas, fatalEl);
+  const editTools = /** @type {HTMLElement[]} */ ([...toolbar.querySelectorAll('.tool-group')].slice(0, 3));
+  const main = h('main', { class: 'board-main', id: 'main' }, toolbar, canvas, noticesEl, fatalEl);
   app.append(header, main, invite.dlg, help);
 
   const renderCode = () => {
     /** @type {HTMLElement} */ (codeBtn.querySelector('.code-text')).textContent = code ? t('joinCodeButton', { code }) : t('invite');
     codeBtn.setAttribute('aria-label', code ? `${t('invite')}: ${t('joinCodeButton', { code })}` : t('invite'));
   };
-  onLang(renderCode);
+  lang(renderCode);
 
   // ---------------------------------------------------------------- viewport
   const vpKey = `koprade:vp:${room}`;
   let vpSaveTimer = 0;
+  /** @type {ReturnType<typeof createFollow> | null} */
+  let follow = null;
   const vp = new Viewport(canvas, world, () => {
+    if (follow) follow.onViewportChange();
     zoomLabel.textContent = `${Math.round(vp.z * 100)} %`;
     zoomLabel.setAttribute('aria-label', t('zoomLevel', { pct: Math.round(vp.z * 100) }));
     canvas.style.setProperty('--inv-zoom', String(1 / vp.z));
@@ -158,16 +204,16 @@ export function renderBoard(app, room, session, opts = {}) {
     }
   } catch { /* ignore */ }
   vp.apply();
-  onLang(() => vp.apply());
+  lang(() => vp.apply());
 
   // ---------------------------------------------------------------- state
   /** @type {Set<string>} */
   const selection = new Set();
-  /** @type {Map<string, {el: HTMLElement, textEl: HTMLElement}>} */
+  /** @type {Map<string, {el: HTMLElement, textEl: HTMLElement, authorEl: HTMLElement, votesEl: HTMLElement}>} */
   const cardEls = new Map();
   /** @type {Map<string, {el: HTMLElement, input: HTMLInputElement, unbind: () => void}>} */
   const clusterEls = new Map();
-  /** @type {{id: string, textarea: HTMLTextAreaElement, unbind: () => void} | null} */
+  /** @type {{id: string, textarea: HTMLTextAreaElement, unbind: () => void, ytext: Y.Text} | null} */
   let editing = null;
   /** @type {'pan' | 'select'} */
   let mode = 'pan';
@@ -175,8 +221,31 @@ export function renderBoard(app, room, session, opts = {}) {
   let pointerActive = false;
   let lastPointerType = 'mouse';
 
-  /** @param {string} id @returns {Y.Map<any> | null} */
-  const cardMap = (id) => { const m = cards.get(id); return m instanceof Y.Map ? m : null; };
+  /** A card of the shared board, else of the private document. @param {string} id @returns {Y.Map<any> | null} */
+  const cardMap = (id) => {
+    const m = cards.get(id) || pcards.get(id);
+    return m instanceof Y.Map ? m : null;
+  };
+  /** Only in this participant's private document (silent brainstorming). @param {string} id */
+  const isPrivateCard = (id) => !cards.has(id) && pcards.has(id);
+  /** Ids of the shared and the private cards. @returns {string[]} */
+  const allCardIds = () => (pcards.size ? [...new Set([...cards.keys(), ...pcards.keys()])] : [...cards.keys()]);
+  /** Every local edit: one transaction (origin LOCAL) on the board and on the private document. @param {() => void} fn */
+  const edit = (fn) => doc.transact(() => priv.doc.transact(fn, LOCAL), LOCAL);
+  /** @param {string} id */
+  const canEditCard = (id) => state.canEdit(cardMap(id)?.get('author'), isPrivateCard(id));
+  const canMoveCard = (/** @type {string} */ _id) => state.canMove();
+  /**
+   * Tell the user why an action is not possible now.
+   * @param {'add' | 'edit' | 'move' | 'clusters' | 'delete'} what
+   */
+  function explainDenied(what) {
+    let key = 'denyPhase';
+    if (state.isObserver) key = 'denyObserver';
+    else if (state.locked) key = 'denyLocked';
+    else if ((what === 'edit' || what === 'delete') && state.phaseAllows('edit')) key = 'denyNotYours';
+    notify(t(key, { phase: t(`phase_${state.phase}`) }), 'info');
+  }
   /** @param {string} id @returns {Y.Map<any> | null} */
   const clusterMap = (id) => { const m = clusters.get(id); return m instanceof Y.Map ? m : null; };
 
@@ -213,13 +282,18 @@ export function renderBoard(app, room, session, opts = {}) {
     }
     if (!entry) {
       const textEl = h('div', { class: 'card-text', 'aria-hidden': 'true' });
-      const el = h('div', { class: 'card', tabindex: '0', role: 'group', 'data-id': id, 'data-testid': 'card' }, textEl);
+      const authorEl = h('div', { class: 'card-author', 'data-testid': 'card-author', 'aria-hidden': 'true' });
+      const votesEl = h('div', { class: 'card-votes', hidden: true });
+      const el = h('div', { class: 'card', tabindex: '0', role: 'group', 'data-id': id, 'data-testid': 'card' }, textEl, authorEl, votesEl);
       el.addEventListener('focus', () => onCardFocus(id));
-      entry = { el, textEl };
+      entry = { el, textEl, authorEl, votesEl };
       cardEls.set(id, entry);
       cardLayer.append(el);
     }
-    const { el, textEl } = entry;
+    const { el, textEl, authorEl, votesEl } = entry;
+    const isPrivate = isPrivateCard(id);
+    // a reveal moved the card being edited from the private document onto the board
+    if (editing && editing.id === id && m.get('text') !== editing.ytext) stopEdit(false);
     el.style.transform = `translate(${num(m.get('x'))}px, ${num(m.get('y'))}px)`;
     el.style.backgroundColor = safeColor(m.get('color'));
     const cl = m.get('cluster');
@@ -228,8 +302,21 @@ export function renderBoard(app, room, session, opts = {}) {
     const text = ytext instanceof Y.Text ? ytext.toString() : '';
     if (textEl.textContent !== text) textEl.textContent = text;
     textEl.dataset.placeholder = t('cardPlaceholder');
-    el.setAttribute('aria-label', text.trim() ? t('cardLabel', { text: text.trim().slice(0, 120) }) : t('cardLabelEmpty'));
+    // author: a name from meta.people (none while anonymous), "you" on one's own cards
+    const author = m.get('author');
+    const own = typeof author === 'string' && author === me.id;
+    const authorName = own ? t('you') : state.nameOf(author);
+    const byline = isPrivate ? t('privateCard') : authorName ? t('cardBy', { name: authorName }) : '';
+    if (authorEl.textContent !== byline) authorEl.textContent = byline;
+    authorEl.hidden = !byline;
+    el.classList.toggle('private', isPrivate);
+    el.classList.toggle('own', own);
+    el.classList.toggle('readonly', !canEditCard(id));
+    el.dataset.private = isPrivate ? 'true' : 'false';
+    const label = text.trim() ? t('cardLabel', { text: text.trim().slice(0, 120) }) : t('cardLabelEmpty');
+    el.setAttribute('aria-label', byline ? `${label}. ${byline}` : label);
     el.classList.toggle('selected', selection.has(id));
+    voting.renderCard(id, votesEl, isPrivate);
   }
 
   /** @param {string} id */
@@ -270,6 +357,7 @@ export function renderBoard(app, room, session, opts = {}) {
     }
     const r = /** @type {Rect} */ (clusterRect(id));
     entry.el.style.transform = `translate(${r.x}px, ${r.y}px)`;
+    entry.input.readOnly = !state.canClusters();
     entry.el.style.width = `${Math.max(120, r.w)}px`;
     entry.el.style.height = `${Math.max(80, r.h)}px`;
     labelCluster(id);
@@ -286,11 +374,11 @@ export function renderBoard(app, room, session, opts = {}) {
   }
 
   function updateEmptyHint() {
-    emptyHint.hidden = cards.size > 0 || clusters.size > 0;
+    emptyHint.hidden = cards.size > 0 || pcards.size > 0 || clusters.size > 0;
   }
 
   function renderAll() {
-    const ids = [...cards.keys()].sort((a, b) => num(cardMap(a)?.get('created')) - num(cardMap(b)?.get('created')));
+    const ids = allCardIds().sort((a, b) => num(cardMap(a)?.get('created')) - num(cardMap(b)?.get('created')));
     for (const id of ids) renderCard(id);
     for (const id of clusters.keys()) renderCluster(id);
     updateEmptyHint();
@@ -317,19 +405,28 @@ export function renderBoard(app, room, session, opts = {}) {
   cards.observeDeep((events) => {
     for (const id of changedIds(cards, events)) renderCard(id);
     updateEmptyHint();
+    panel?.refreshResults();
+  });
+  pcards.observeDeep((events) => {
+    for (const id of changedIds(pcards, events)) renderCard(id);
+    updateEmptyHint();
   });
   clusters.observeDeep((events) => {
     for (const id of changedIds(clusters, events)) renderCluster(id);
     updateEmptyHint();
   });
-  onLang(() => { for (const id of cardEls.keys()) renderCard(id); for (const id of clusterEls.keys()) labelCluster(id); });
+  lang(() => { for (const id of cardEls.keys()) renderCard(id); for (const id of clusterEls.keys()) labelCluster(id); });
 
   // ---------------------------------------------------------------- cards: actions
   /** @param {number} x @param {number} y board coordinates of the card's top-left corner */
   function createCard(x, y) {
+    if (!state.canAdd()) { explainDenied('add'); return null; }
     const id = randomId();
+    // silent brainstorming: a participant's new cards go into the private document
+    const target = state.writesPrivately ? pcards : cards;
+    if (target === pcards) priv.connect();
     undo.stopCapturing();
-    doc.transact(() => {
+    edit(() => {
       const m = new Y.Map();
       m.set('text', new Y.Text());
       m.set('x', Math.round(x));
@@ -337,22 +434,23 @@ export function renderBoard(app, room, session, opts = {}) {
       m.set('color', currentColor);
       m.set('author', me.id);
       m.set('created', Date.now());
-      cards.set(id, m);
-    }, LOCAL);
+      target.set(id, m);
+    });
     const c = clusterAt(x + CARD_W / 2, y + CARD_H / 2);
-    if (c) doc.transact(() => cardMap(id)?.set('cluster', c), LOCAL);
+    if (c) edit(() => cardMap(id)?.set('cluster', c));
     selectOnly(id);
     startEdit(id);
     return id;
   }
 
   function createCardAtCenter() {
+    if (!state.canAdd()) { explainDenied('add'); return; }
     const c = vp.center();
     let x = c.x - CARD_W / 2;
     let y = c.y - CARD_H / 2;
     // avoid stacking exactly on top of another card
     for (let i = 0; i < 20; i++) {
-      const clash = [...cards.keys()].some((id) => {
+      const clash = allCardIds().some((id) => {
         const m = cardMap(id);
         return m && Math.abs(num(m.get('x')) - x) < 12 && Math.abs(num(m.get('y')) - y) < 12;
       });
@@ -364,10 +462,12 @@ export function renderBoard(app, room, session, opts = {}) {
 
   function deleteSelected() {
     if (selection.size === 0) return;
-    const ids = [...selection];
-    if (editing && selection.has(editing.id)) stopEdit(false);
+    const ids = [...selection].filter((id) => canEditCard(id));
+    if (ids.length < selection.size) explainDenied('delete');
+    if (!ids.length) return;
+    if (editing && ids.includes(editing.id)) stopEdit(false);
     undo.stopCapturing();
-    doc.transact(() => { for (const id of ids) cards.delete(id); }, LOCAL);
+    edit(() => { for (const id of ids) (cards.has(id) ? cards : pcards).delete(id); });
     selection.clear();
     updateSelectionUi();
     canvas.focus({ preventScroll: true });
@@ -377,9 +477,10 @@ export function renderBoard(app, room, session, opts = {}) {
   function pickColor(color) {
     currentColor = color;
     for (const s of swatches) s.setAttribute('aria-pressed', s.dataset.color === color ? 'true' : 'false');
-    if (selection.size) {
+    const ids = [...selection].filter((id) => canEditCard(id));
+    if (ids.length) {
       undo.stopCapturing();
-      doc.transact(() => { for (const id of selection) cardMap(id)?.set('color', color); }, LOCAL);
+      edit(() => { for (const id of ids) cardMap(id)?.set('color', color); });
     }
   }
 
@@ -390,9 +491,10 @@ export function renderBoard(app, room, session, opts = {}) {
     const m = cardMap(id);
     const entry = cardEls.get(id);
     if (!m || !entry) return;
+    if (!canEditCard(id)) { explainDenied('edit'); return; }
     let ytext = m.get('text');
     if (!(ytext instanceof Y.Text)) {
-      doc.transact(() => m.set('text', new Y.Text(typeof ytext === 'string' ? ytext : '')), LOCAL);
+      edit(() => m.set('text', new Y.Text(typeof ytext === 'string' ? ytext : '')));
       ytext = m.get('text');
     }
     const textarea = /** @type {HTMLTextAreaElement} */ (h('textarea', {
@@ -404,9 +506,9 @@ export function renderBoard(app, room, session, opts = {}) {
       textarea.style.height = `${textarea.scrollHeight}px`;
     };
     entry.el.classList.add('editing');
-    entry.el.append(textarea);
+    entry.textEl.after(textarea);
     const unbind = bindTextInput(textarea, ytext, LOCAL, autosize);
-    editing = { id, textarea, unbind };
+    editing = { id, textarea, unbind, ytext };
     autosize();
     textarea.addEventListener('keydown', (ev) => {
       if (ev.key === 'Escape' || (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey))) {
@@ -449,7 +551,7 @@ export function renderBoard(app, room, session, opts = {}) {
   }
   function updateSelectionUi() {
     for (const [id, e] of cardEls) e.el.classList.toggle('selected', selection.has(id));
-    /** @type {HTMLButtonElement} */ (deleteBtn).disabled = selection.size === 0;
+    /** @type {HTMLButtonElement} */ (deleteBtn).disabled = ![...selection].some((id) => canEditCard(id));
   }
   /** @param {string} id */
   function onCardFocus(id) {
@@ -483,8 +585,9 @@ export function renderBoard(app, room, session, opts = {}) {
 
   /** Set/delete `cluster` on cards by which frame contains their centre. @param {Iterable<string>} ids */
   function updateMembership(ids) {
-    doc.transact(() => {
+    edit(() => {
       for (const id of ids) {
+        if (!canMoveCard(id)) continue;
         const m = cardMap(id);
         const r = cardRect(id);
         if (!m || !r) continue;
@@ -495,10 +598,11 @@ export function renderBoard(app, room, session, opts = {}) {
           m.delete('cluster');
         }
       }
-    }, LOCAL);
+    });
   }
 
   function createCluster() {
+    if (!state.canClusters()) { explainDenied('clusters'); return null; }
     const id = randomId();
     let rect;
     const members = [...selection].filter((s) => cardMap(s));
@@ -515,7 +619,7 @@ export function renderBoard(app, room, session, opts = {}) {
       rect = { x: c.x - 260, y: c.y - 180, w: 520, h: 360 };
     }
     undo.stopCapturing();
-    doc.transact(() => {
+    edit(() => {
       const m = new Y.Map();
       m.set('title', new Y.Text());
       m.set('x', Math.round(rect.x));
@@ -523,8 +627,8 @@ export function renderBoard(app, room, session, opts = {}) {
       m.set('w', Math.round(rect.w));
       m.set('h', Math.round(rect.h));
       clusters.set(id, m);
-      for (const s of members) cardMap(s)?.set('cluster', id);
-    }, LOCAL);
+      if (state.canMove()) for (const s of members) cardMap(s)?.set('cluster', id);
+    });
     undo.stopCapturing();
     const entry = clusterEls.get(id);
     if (entry) entry.input.focus({ preventScroll: true });
@@ -533,19 +637,20 @@ export function renderBoard(app, room, session, opts = {}) {
 
   /** @param {string} id */
   function deleteCluster(id) {
+    if (!state.canClusters()) { explainDenied('clusters'); return; }
     undo.stopCapturing();
-    doc.transact(() => {
-      for (const cid of cards.keys()) {
+    edit(() => {
+      for (const cid of allCardIds()) {
         const m = cardMap(cid);
         if (m && m.get('cluster') === id) m.delete('cluster');
       }
       clusters.delete(id);
-    }, LOCAL);
+    });
     canvas.focus({ preventScroll: true });
   }
 
   /** @param {string} id */
-  const clusterMembers = (id) => [...cards.keys()].filter((cid) => cardMap(cid)?.get('cluster') === id);
+  const clusterMembers = (id) => allCardIds().filter((cid) => cardMap(cid)?.get('cluster') === id);
 
   /**
    * Keyboard move/resize of a cluster from its grip / resize buttons.
@@ -559,7 +664,8 @@ export function renderBoard(app, room, session, opts = {}) {
     const step = ev.shiftKey ? 50 : 10;
     const m = clusterMap(id);
     if (!m) return;
-    doc.transact(() => {
+    if (!state.canClusters()) { explainDenied('clusters'); return; }
+    edit(() => {
       if (kind === 'move') {
         m.set('x', num(m.get('x')) + d[0] * step);
         m.set('y', num(m.get('y')) + d[1] * step);
@@ -573,26 +679,29 @@ export function renderBoard(app, room, session, opts = {}) {
         m.set('w', Math.max(200, num(m.get('w'), 400) + d[0] * step));
         m.set('h', Math.max(150, num(m.get('h'), 300) + d[1] * step));
       }
-    }, LOCAL);
-    if (kind === 'resize') updateMembership(cards.keys());
+    });
+    if (kind === 'resize') updateMembership(allCardIds());
   }
 
   // ---------------------------------------------------------------- undo
+  // Undo/redo are offered only while this client may change the board; a phase or lock change
+  // clears the history (undoing across it would be rejected by the server).
+  const undoAllowed = () => state.isFacilitator || !state.frozen;
   function doUndo() {
+    if (!undoAllowed()) return;
     if (editing) stopEdit(false);
     undo.undo();
   }
   function doRedo() {
+    if (!undoAllowed()) return;
     if (editing) stopEdit(false);
     undo.redo();
   }
   const updateUndoUi = () => {
-    /** @type {HTMLButtonElement} */ (undoBtn).disabled = undo.undoStack.length === 0;
-    /** @type {HTMLButtonElement} */ (redoBtn).disabled = undo.redoStack.length === 0;
+    /** @type {HTMLButtonElement} */ (undoBtn).disabled = !undo.canUndo || !undoAllowed();
+    /** @type {HTMLButtonElement} */ (redoBtn).disabled = !undo.canRedo || !undoAllowed();
   };
-  undo.on('stack-item-added', updateUndoUi);
-  undo.on('stack-item-popped', updateUndoUi);
-  undo.on('stack-cleared', updateUndoUi);
+  undo.onChange(updateUndoUi);
   updateUndoUi();
 
   // ---------------------------------------------------------------- zoom to fit
@@ -603,7 +712,7 @@ export function renderBoard(app, room, session, opts = {}) {
       x0 = Math.min(x0, r.x); y0 = Math.min(y0, r.y);
       x1 = Math.max(x1, r.x + r.w); y1 = Math.max(y1, r.y + r.h);
     };
-    for (const id of cards.keys()) add(cardRect(id));
+    for (const id of allCardIds()) add(cardRect(id));
     for (const id of clusters.keys()) add(clusterRect(id));
     return x0 === Infinity ? null : { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
   }
@@ -637,7 +746,7 @@ export function renderBoard(app, room, session, opts = {}) {
     lastPointerType = ev.pointerType;
     const target = /** @type {HTMLElement} */ (ev.target);
     if (ev.pointerType === 'mouse' && ev.button !== 0 && ev.button !== 1) return;
-    if (target.closest('textarea, input, .cluster-del')) return;
+    if (target.closest('textarea, input, .cluster-del, .card-vote-btn')) return;
     pointerActive = true;
     pointerPos.set(ev.pointerId, { x: ev.clientX, y: ev.clientY });
     const screen = { x: ev.clientX, y: ev.clientY };
@@ -679,16 +788,16 @@ export function renderBoard(app, room, session, opts = {}) {
       const starts = new Map();
       for (const s of ids) {
         const m = cardMap(s);
-        if (m) starts.set(s, { x: num(m.get('x')), y: num(m.get('y')) });
+        if (m && canMoveCard(s)) starts.set(s, { x: num(m.get('x')), y: num(m.get('y')) });
       }
       gestures.set(ev.pointerId, { kind: 'card', id, wasSelected, shift: ev.shiftKey, ids, starts, origin, screen, moved: false, dx: 0, dy: 0 });
       if (editing) stopEdit(false);
       cardEl.focus({ preventScroll: true });
-    } else if (resizeEl && clusterEl) {
+    } else if (resizeEl && clusterEl && state.canClusters()) {
       const id = /** @type {string} */ (clusterEl.dataset.id);
       const r = /** @type {Rect} */ (clusterRect(id));
       gestures.set(ev.pointerId, { kind: 'resize', id, w0: r.w, h0: r.h, origin, screen, moved: false, dx: 0, dy: 0 });
-    } else if (gripEl && clusterEl) {
+    } else if (gripEl && clusterEl && state.canClusters()) {
       const id = /** @type {string} */ (clusterEl.dataset.id);
       const r = /** @type {Rect} */ (clusterRect(id));
       const members = clusterMembers(id);
@@ -730,10 +839,13 @@ export function renderBoard(app, room, session, opts = {}) {
     lastWrite = now;
     clearTimeout(writeTimer);
     writeTimer = 0;
-    doc.transact(() => {
+    // the phase or lock may have changed during the drag: write only what is still allowed
+    if (!state.canMove()) return;
+    edit(() => {
       for (const g of gestures.values()) {
         if (!g.moved) continue;
         if (g.kind === 'card' || g.kind === 'cluster') {
+          if (g.kind === 'cluster' && !state.canClusters()) continue;
           for (const [id, s] of g.starts) {
             const m = cardMap(id);
             if (!m) continue;
@@ -749,13 +861,13 @@ export function renderBoard(app, room, session, opts = {}) {
           }
         } else if (g.kind === 'resize') {
           const m = clusterMap(g.id);
-          if (m) {
+          if (m && state.canClusters()) {
             m.set('w', Math.round(Math.max(200, g.w0 + g.dx)));
             m.set('h', Math.round(Math.max(150, g.h0 + g.dy)));
           }
         }
       }
-    }, LOCAL);
+    });
   }
 
   /** @param {PointerEvent} ev */
@@ -797,11 +909,16 @@ export function renderBoard(app, room, session, opts = {}) {
       void cr;
       selection.clear();
       for (const s of g.base) selection.add(s);
-      for (const id of cards.keys()) {
+      for (const id of allCardIds()) {
         const r = cardRect(id);
         if (r && r.x < x1 && r.x + r.w > x0 && r.y < y1 && r.y + r.h > y0) selection.add(id);
       }
       updateSelectionUi();
+      return;
+    }
+    if (g.kind === 'card' && g.starts.size === 0) {
+      // cards that may not be moved now: a drag is no tap, but moves nothing
+      if (Math.hypot(ev.clientX - g.screen.x, ev.clientY - g.screen.y) > DRAG_THRESHOLD) g.moved = true;
       return;
     }
     if (!g.moved) {
@@ -858,7 +975,7 @@ export function renderBoard(app, room, session, opts = {}) {
           clusterEls.get(g.id)?.el.classList.remove('dragging');
           for (const id of g.members) cardEls.get(id)?.el.classList.remove('dragging');
         } else {
-          updateMembership(cards.keys());
+          updateMembership(allCardIds());
         }
         undo.stopCapturing();
       } else if (g.kind === 'card' && !cancelled && !g.shift && g.wasSelected && selection.size === 1) {
@@ -924,8 +1041,9 @@ export function renderBoard(app, room, session, opts = {}) {
   /** @param {KeyboardEvent} ev */
   function onKeyDown(ev) {
     if (!app.contains(/** @type {Node} */ (ev.target)) && ev.target !== document.body) return;
-    if (invite.dlg.open || help.open) return;
+    if (invite.dlg.open || help.open || document.querySelector('dialog[open]')) return;
     const target = /** @type {HTMLElement} */ (ev.target);
+    if (target.closest && target.closest('.fac-panel, .notices, .follow-chip')) return;
     const inText = target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement;
     const mod = ev.ctrlKey || ev.metaKey;
     const k = ev.key.toLowerCase();
@@ -938,7 +1056,7 @@ export function renderBoard(app, room, session, opts = {}) {
     if (inText) return;
     if (mod && k === 'a') {
       ev.preventDefault();
-      for (const id of cards.keys()) selection.add(id);
+      for (const id of allCardIds()) selection.add(id);
       updateSelectionUi();
       return;
     }
@@ -971,15 +1089,16 @@ export function renderBoard(app, room, session, opts = {}) {
     if (d && !onButton) {
       ev.preventDefault();
       if (selection.size) {
+        if (!state.canMove()) { explainDenied('move'); return; }
         const step = ev.shiftKey ? 50 : 10;
-        doc.transact(() => {
+        edit(() => {
           for (const id of selection) {
             const m = cardMap(id);
             if (!m) continue;
             m.set('x', num(m.get('x')) + d[0] * step);
             m.set('y', num(m.get('y')) + d[1] * step);
           }
-        }, LOCAL);
+        });
         updateMembership(selection);
         const first = cardRect([...selection][0]);
         if (first) vp.reveal(first);
@@ -989,15 +1108,16 @@ export function renderBoard(app, room, session, opts = {}) {
     }
   }
   document.addEventListener('keydown', onKeyDown);
+  cleanups.push(() => document.removeEventListener('keydown', onKeyDown));
 
   // ---------------------------------------------------------------- connection
-  const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/rooms`;
   const provider = new WebsocketProvider(wsUrl, room, doc, {
     params: { token: session.token },
     disableBc: true,
     maxBackoffTime: 5000,
-    shouldReconnect: (/** @type {CloseEvent} */ event) => !TERMINAL_CLOSE.has(event.code),
+    shouldReconnect,
   });
+  registerServerMessages(provider, state);
   const awareness = provider.awareness;
   // Stock y-websocket re-broadcasts every awareness change it applies, including the states of
   // other clients it just received. The server drops entries for client ids this connection does
@@ -1033,13 +1153,19 @@ export function renderBoard(app, room, session, opts = {}) {
       updateStatus();
     }
   });
+  priv.doc.on('update', (/** @type {Uint8Array} */ _u, /** @type {any} */ origin) => {
+    if (origin !== priv.provider && !priv.synced) {
+      pending = true;
+      updateStatus();
+    }
+  });
 
   function updateStatus() {
     /** @type {string} */
     let state;
     if (fatal) state = 'fatal';
     else if (!navigator.onLine) state = 'offline';
-    else if (provider.wsconnected && provider.synced) state = 'connected';
+    else if (provider.wsconnected && provider.synced && priv.synced) state = 'connected';
     else if (everSynced) state = 'reconnecting';
     else state = 'connecting';
     if (state === 'connected') pending = false;
@@ -1054,7 +1180,7 @@ export function renderBoard(app, room, session, opts = {}) {
     /** @type {HTMLElement} */ (statusEl.querySelector('.conn-sub')).textContent = sub;
     statusEl.title = sub ? `${t(label)}: ${sub}` : t(label);
   }
-  onLang(updateStatus);
+  lang(updateStatus);
 
   provider.on('status', (/** @type {{status: string}} */ ev) => {
     if (ev.status === 'connected') {
@@ -1079,35 +1205,72 @@ export function renderBoard(app, room, session, opts = {}) {
     }
     updateStatus();
   });
-  provider.on('closed', (/** @type {{code: number, reason: string}} */ ev) => {
-    if (ev.code === 4401 || ev.code === 4403) showFatal('fatalToken', true);
-    else if (ev.code === 4404) showFatal('fatalRoom', false);
-    else if (ev.code === 1009) showFatal('fatalTooBig', false);
-  });
+  provider.on('closed', onClosed);
+  /** Server closes that end this connection (of the board or the private document). @param {{code: number, reason: string}} ev */
+  function onClosed(ev) {
+    if (ev.code === REJECTED_CLOSE) startOver(ev.reason);
+    else if (ev.code === 4403 && /removed/i.test(ev.reason || '')) showRemoved();
+    else if (ev.code === 4401 || ev.code === 4403) showFatal('fatalToken', 'rejoin');
+    else if (ev.code === 4404) showFatal('fatalRoom', 'reload');
+    else if (ev.code === 1009) showFatal('fatalTooBig', 'reload');
+  }
   // warn before closing the tab while changes have not reached the server yet
-  window.addEventListener('beforeunload', (ev) => {
-    if (pending && !(provider.wsconnected && provider.synced)) {
+  const onBeforeUnload = (/** @type {BeforeUnloadEvent} */ ev) => {
+    if (pending && !(provider.wsconnected && provider.synced && priv.synced)) {
       ev.preventDefault();
       ev.returnValue = '';
     }
-  });
-  const onOffline = () => { provider.disconnect(); updateStatus(); };
-  const onOnline = () => { if (!fatal) provider.connect(); updateStatus(); };
+  };
+  window.addEventListener('beforeunload', onBeforeUnload);
+  const onOffline = () => { provider.disconnect(); priv.provider?.disconnect(); updateStatus(); };
+  const onOnline = () => { if (!fatal) { provider.connect(); priv.provider?.connect(); } updateStatus(); };
   window.addEventListener('offline', onOffline);
   window.addEventListener('online', onOnline);
+  cleanups.push(() => {
+    window.removeEventListener('beforeunload', onBeforeUnload);
+    window.removeEventListener('offline', onOffline);
+    window.removeEventListener('online', onOnline);
+  });
   if (!navigator.onLine) provider.disconnect();
 
-  /** @param {string} key @param {boolean} rejoin */
-  function showFatal(key, rejoin) {
+  /** @param {string} key @param {'rejoin' | 'reload' | 'home'} next what the user can do */
+  function showFatal(key, next) {
     fatal = key;
     provider.disconnect();
-    if (rejoin) clearSession(room);
-    const action = rejoin
+    priv.provider?.disconnect();
+    if (next !== 'reload') clearSession(room);
+    const action = next === 'rejoin'
       ? h('a', { class: 'btn btn-primary', href: code ? `/join/${code}` : '/', i18n: { text: 'rejoin' } })
-      : h('button', { type: 'button', class: 'btn btn-primary', i18n: { text: 'reload' }, onclick: () => location.reload() });
+      : next === 'home'
+        ? h('a', { class: 'btn btn-primary', href: '/', i18n: { text: 'toStart' } })
+        : h('button', { type: 'button', class: 'btn btn-primary', i18n: { text: 'reload' }, onclick: () => location.reload() });
     fatalEl.replaceChildren(h('p', { i18n: { text: key } }), action);
+    fatalEl.dataset.reason = key;
     fatalEl.hidden = false;
+    if (editing) stopEdit(false);
+    panel?.close();
     updateStatus();
+  }
+  /** The facilitator removed this participant: the token no longer works. */
+  function showRemoved() {
+    if (fatal !== 'fatalRemoved') showFatal('fatalRemoved', 'home');
+  }
+
+  let startingOver = false;
+  /**
+   * The server refused an update (close 4409): explain why, then start over with a fresh
+   * document and connection; the old document holds the refused change.
+   * @param {string} closeReason
+   */
+  function startOver(closeReason) {
+    if (startingOver || fatal) return;
+    startingOver = true;
+    const reason = (state.rejected && state.rejected.reason) || String(closeReason || '').replace(/^update rejected:\s*/i, '');
+    const notice = reason ? t('rejectedNotice', { reason }) : t('rejectedNoticePlain');
+    window.setTimeout(() => {
+      unmount();
+      renderBoard(app, room, loadSession(room) || session, { notice, generation: (opts.generation || 0) + 1 });
+    }, 0);
   }
 
   // ---------------------------------------------------------------- presence
@@ -1209,34 +1372,151 @@ export function renderBoard(app, room, session, opts = {}) {
   /** @param {unknown} c */
   const safeUserColor = (c) => (typeof c === 'string' && /^#[0-9a-f]{6}$/i.test(c) ? c : '#37474f');
   awareness.on('change', renderPresence);
-  onLang(renderPresence);
+  lang(renderPresence);
 
   // ---------------------------------------------------------------- room summary
   const applyTitle = () => {
     titleEl.textContent = title || t('board');
     document.title = title ? `${title} · ${t('appName')}` : t('appName');
   };
-  onLang(applyTitle);
+  lang(applyTitle);
   roomSummary(room, session.token).then((s) => {
-    title = s.title;
+    title = state.title || s.title;
     code = s.code;
     updateSession(room, { title, code });
     applyTitle();
     renderCode();
     if (invite.dlg.open) invite.refresh();
+    learnIdentity(s.participant, s.role, s.name);
   }).catch((e) => {
     if (e instanceof ApiError) {
-      if (e.status === 401 || e.status === 403) showFatal('fatalToken', true);
-      else if (e.status === 404) showFatal('fatalRoom', false);
+      if (e.slug === 'participant_removed') showRemoved();
+      else if (e.status === 401 || e.status === 403) showFatal('fatalToken', 'rejoin');
+      else if (e.status === 404) showFatal('fatalRoom', 'reload');
     }
   });
+
+  // ---------------------------------------------------------------- facilitation
+  /**
+   * Who this token belongs to (server `hello`, room summary). A facilitator link only carries the
+   * token, so the participant id may be learnt here; a different role re-mounts the board.
+   * @param {unknown} participant @param {unknown} role @param {unknown} name
+   */
+  function learnIdentity(participant, role, name) {
+    /** @type {Partial<RoomSession>} */
+    const patch = {};
+    if (typeof participant === 'string' && participant && participant !== session.participant) patch.participant = participant;
+    if (typeof role === 'string' && role && role !== session.role) patch.role = role;
+    if (typeof name === 'string' && name && name !== session.name) patch.name = name;
+    if (!Object.keys(patch).length) return;
+    Object.assign(session, patch);
+    updateSession(room, patch);
+    if (patch.participant) me.id = patch.participant;
+    if (patch.name) me.name = patch.name;
+    if (patch.role && patch.role !== mountedRole && !fatal) {
+      unmount();
+      renderBoard(app, room, session, { generation: opts.generation || 0 });
+      return;
+    }
+    const st = awareness.getLocalState();
+    if (st) awareness.setLocalState({ ...st, user: { ...st.user, id: me.id, name: me.name || st.user.name, role: me.role } });
+    renderAll();
+    applyPermissions();
+  }
+
+  const follow_ = createFollow({ state, awareness, vp, selfClientId: doc.clientID });
+  follow = follow_;
+  const banner = createPhaseBanner(state, [follow_.el]);
+  toolbar.after(banner.el);
+  cleanups.push(follow_.dispose, banner.dispose);
+  if (mountedRole === 'facilitator') {
+    panel = createFacilitationPanel({ state, run, room, token: session.token, cardText, voting });
+    header.insertBefore(panel.button, langBtn);
+    main.append(panel.panel);
+    cleanups.push(panel.dispose);
+    awareness.on('change', panel.onPresence);
+  }
+  /** @param {string} id */
+  function cardText(id) {
+    const tx = cardMap(id)?.get('text');
+    return tx instanceof Y.Text ? tx.toString().trim() : '';
+  }
+
+  /** Enable/disable what the phase, the lock and the role allow (facilitators: everything). */
+  let permKey = '';
+  function applyPermissions() {
+    const observer = state.isObserver;
+    for (const g of editTools) g.hidden = observer;
+    /** @type {HTMLButtonElement} */ (newCardBtn).disabled = !state.canAdd();
+    /** @type {HTMLButtonElement} */ (newClusterBtn).disabled = !state.canClusters();
+    canvas.dataset.clusters = state.canClusters() ? 'on' : 'off';
+    canvas.dataset.readonly = state.frozen && !state.isFacilitator ? 'true' : 'false';
+    for (const [id, e] of clusterEls) {
+      e.input.readOnly = !state.canClusters();
+      void id;
+    }
+    if (editing && !canEditCard(editing.id)) stopEdit(false);
+    const key = JSON.stringify([state.phase, state.locked, state.editOthers, state.me.role]);
+    if (key !== permKey) {
+      if (permKey && !state.isFacilitator) undo.clear();
+      permKey = key;
+    }
+    updateSelectionUi();
+    updateUndoUi();
+    emptyHint.textContent = t(state.canAdd() ? 'emptyHint' : 'emptyHintReadonly');
+    if (state.writesPrivately) priv.connect();
+  }
+  let lastMetaTitle = '';
+  const offState = state.on((kind) => {
+    if (kind === 'hello') learnIdentity(me.id, me.role, me.name);
+    if (kind === 'meta' || kind === 'hello') {
+      applyPermissions();
+      if (state.title && state.title !== lastMetaTitle) {
+        lastMetaTitle = state.title;
+        title = state.title;
+        updateSession(room, { title });
+        applyTitle();
+      }
+    }
+    if (kind === 'meta' || kind === 'votes' || kind === 'mine' || kind === 'hello') {
+      for (const id of cardEls.keys()) renderCard(id);
+    }
+  });
+  cleanups.push(offState);
+  lang(applyPermissions);
+  if (mountedRole === 'participant' && priv.usedBefore()) priv.connect();
 
   renderAll();
   updateSelectionUi();
   updateStatus();
   renderCode();
+  applyPermissions();
   if (opts.showInvite) invite.open();
+  if (opts.notice) notify(opts.notice, 'warn', { sticky: true, testid: 'restart-notice' });
+
+  let unmounted = false;
+  /** Close the connections and remove every global listener (before mounting a new board). */
+  function unmount() {
+    if (unmounted) return;
+    unmounted = true;
+    if (editing) stopEdit(false);
+    for (const fn of cleanups.splice(0)) {
+      try { fn(); } catch { /* keep cleaning up */ }
+    }
+    clearTimeout(vpSaveTimer);
+    clearTimeout(cursorTimer);
+    clearTimeout(writeTimer);
+    provider.destroy();
+    priv.destroy();
+    doc.destroy();
+  }
 
   // test/debug hook (read-only use in browser tests)
-  /** @type {any} */ (window).koprade = { doc, provider, undo, vp, selection };
+  /** @type {any} */ (window).koprade = {
+    doc, provider, undo, vp, selection, meta: state, privateDoc: priv.doc,
+    get privateProvider() { return priv.provider; },
+    generation: opts.generation || 0,
+    follow: follow_,
+  };
+  return unmount;
 }

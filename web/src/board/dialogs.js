@@ -89,4 +89,28 @@ export function helpDialog() {
   return makeDialog('help-dialog', 'helpTitle', body);
 }
 
+/**
+ * A modal yes/no question (tablet-friendly, unlike window.confirm). Resolves true on "OK".
+ * @param {string} text the question
+ * @param {string} okText label of the confirming button
+ * @returns {Promise<boolean>}
+ */
+export function confirmDialog(text, okText) {
+  return new Promise((resolve) => {
+    const ok = h('button', { type: 'button', class: 'btn btn-danger', 'data-testid': 'confirm-ok', text: okText });
+    const cancel = h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'confirm-cancel', i18n: { text: 'cancel' } });
+    const body = h('div', { class: 'confirm-body' }, h('p', { class: 'confirm-text', text }), h('div', { class: 'row confirm-actions' }, cancel, ok));
+    const dlg = makeDialog(`confirm-${Math.random().toString(36).slice(2, 8)}`, 'confirmTitle', body);
+    dlg.classList.add('dialog-confirm');
+    dlg.dataset.testid = 'confirm';
+    let answer = false;
+    ok.addEventListener('click', () => { answer = true; dlg.close(); });
+    cancel.addEventListener('click', () => dlg.close());
+    dlg.addEventListener('close', () => { dlg.remove(); resolve(answer); });
+    document.body.append(dlg);
+    dlg.showModal();
+    cancel.focus();
+  });
+}
+
 export { i18n };

@@ -78,6 +78,18 @@ export class Viewport {
     this.apply();
   }
 
+  /**
+   * Put the board point (x, y) at the centre of the canvas at zoom `z` (follow-me).
+   * @param {number} x @param {number} y @param {number} z
+   */
+  centerOn(x, y, z) {
+    const r = this.canvas.getBoundingClientRect();
+    this.z = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, z));
+    this.x = r.width / 2 - x * this.z;
+    this.y = r.height / 2 - y * this.z;
+    this.apply();
+  }
+
   /** Pan so that the board rect is visible (keyboard focus on an off-screen card). */
   reveal(/** @type {{x: number, y: number, w: number, h: number}} */ rect) {
     const r = this.canvas.getBoundingClientRect();
