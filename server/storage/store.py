@@ -36,6 +36,7 @@ from server.storage import schema
 from server.storage.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
+    activity,
     participants,
     room_snapshots,
     room_updates,
@@ -47,6 +48,17 @@ logger = logging.getLogger("koprade.storage")
 
 #: How long SQLite waits for a competing writer before failing with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+@dataclass(frozen=True)
+class ActivityDelta:
+    """Participation counted since the last flush, to add to a person's stored figures."""
+
+    room_id: str
+    participant_id: str
+    edits: int
+    seconds: int
+    last_seen: datetime
 
 
 @dataclass(frozen=True)
@@ -627,3 +639,49 @@ class Store:
     async def delete_votes(self, room_id: str) -> None:
         async with self._transaction() as conn:
             await conn.execute(delete(votes).where(votes.c.room_id == room_id))
+
+    # -- participation figures ---------------------------------------------------------
+
+    async def add_activity(self, deltas: list[ActivityDelta]) -> None:
+        """Add edits and seconds to each person's figures (created on first use)."""
+        if not deltas:
+            return
+        stmt = self._upsert(activity)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[activity.c.room_id, activity.c.participant_id],
+            set_={
+                "edits": activity.c.edits + stmt.excluded.edits,
+                "seconds_active": activity.c.seconds_active + stmt.excluded.seconds_active,
+                "last_seen": stmt.excluded.last_seen,
+            },
+        )
+        async with self._transaction() as conn:
+            await conn.execute(
+                stmt,
+                [
+                    {
+                        "room_id": d.room_id,
+                        "participant_id": d.participant_id,
+                        "edits": d.edits,
+                        "seconds_active": d.seconds,
+                        "last_seen": d.last_seen,
+                    }
+                    for d in deltas
+                ],
+            )
+
+    async def load_activity(
+        self, room_id: str | None = None
+    ) -> dict[str, dict[str, tuple[int, int]]]:
+        """room id -> participant -> (edits, seconds active), for one room or all."""
+        query = select(activity)
+        if room_id is not None:
+            query = query.where(activity.c.room_id == room_id)
+        found: dict[str, dict[str, tuple[int, int]]] = {}
+        async with self._transaction() as conn:
+            for row in await conn.execute(query):
+                found.setdefault(row.room_id, {})[row.participant_id] = (
+                    int(row.edits),
+                    int(row.seconds_active),
+                )
+        return found
