@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from server import insight
 from server.crdt.board import board_counts
 from server.exports import export_json, iso, load_stored_board
 from server.ids import is_room_id, new_code, new_participant_id, new_room_id, normalize_code
@@ -116,7 +117,7 @@ def base_url(request: Request, services: Services) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _check_organizer_key(request: Request, data: dict[str, Any], services: Services) -> None:
+def check_organizer_key(request: Request, data: dict[str, Any], services: Services) -> None:
     expected = services.settings.organizer_key
     if not expected:
         return
@@ -133,7 +134,7 @@ def _check_organizer_key(request: Request, data: dict[str, Any], services: Servi
 async def create_room(request: Request) -> JSONResponse:
     services = services_of(request)
     data = await json_body(request)
-    _check_organizer_key(request, data, services)
+    check_organizer_key(request, data, services)
     title = text_field(data, "title", MAX_TITLE_LENGTH)
     name = (
         text_field(data, "name", MAX_NAME_LENGTH) if data.get("name") is not None else "Facilitator"
@@ -313,6 +314,36 @@ async def create_invite(request: Request) -> JSONResponse:
         {"invite": invite, "invite_url": f"{base}/join/{record.code}#invite={invite}"},
         status_code=201,
     )
+
+
+async def room_insight(request: Request) -> JSONResponse:
+    """Who contributed how much in this room, for its facilitators (server/insight.py)."""
+    services = services_of(request)
+    room_id = request.path_params["room_id"]
+    await facilitator_claims(request, services, room_id)
+    figures = await insight.stored_figures(services.store, room_id)
+    pending = services.activity.pending(room_id)
+    for participant, (edits, seconds) in pending.items():
+        stored_edits, stored_seconds = figures.activity.get(participant, (0, 0.0))
+        figures.activity[participant] = (stored_edits + edits, stored_seconds + seconds)
+    live = services.rooms.rooms.get(room_id)
+    if live is not None:
+        figures.doc = live.doc
+        figures.connected = {c.identity.participant for c in live.connections}
+    return JSONResponse(insight.room_insight(figures))
+
+
+async def lab_stats(request: Request) -> JSONResponse:
+    """Figures across all rooms for the lab; needs the organizer key when one is set."""
+    services = services_of(request)
+    check_organizer_key(request, {}, services)
+    await services.activity.flush()
+
+    def live_doc(room_id: str) -> Doc | None:
+        room = services.rooms.rooms.get(room_id)
+        return room.doc if room is not None else None
+
+    return JSONResponse(await insight.lab_stats(services.store, live_doc))
 
 
 async def board_doc(services: Services, room_id: str) -> Doc:

@@ -13,6 +13,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from server import api
 from server.config import Settings
+from server.rooms.activity import Activity
 from server.rooms.facilitation import Facilitation
 from server.rooms.manager import RoomManager
 from server.services import Services
@@ -39,12 +40,14 @@ def create_app(settings: Settings) -> Starlette:
         rooms=rooms,
         signer=TokenSigner(load_or_create_secret(settings.data_dir, settings.secret)),
         facilitation=Facilitation(store, rooms),
+        activity=Activity(store),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
         await services.rooms.start()
+        await services.activity.start()
         services.ready = True
         log.info("ready")
         try:
@@ -54,6 +57,7 @@ def create_app(settings: Settings) -> Starlette:
             # store what they sent, then let go of the database.
             services.ready = False
             await services.rooms.stop()
+            await services.activity.stop()
             await store.close()
             log.info("stopped; all accepted updates are stored")
 
@@ -66,6 +70,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/rooms/{room_id}/commands", api.run_command, methods=["POST"]),
         Route("/api/rooms/{room_id}/participants", api.list_participants, methods=["GET"]),
         Route("/api/rooms/{room_id}/invites", api.create_invite, methods=["POST"]),
+        Route("/api/rooms/{room_id}/insight", api.room_insight, methods=["GET"]),
+        Route("/api/stats", api.lab_stats, methods=["GET"]),
         WebSocketRoute("/ws/rooms/{room_id}", room_socket),
         WebSocketRoute("/ws/rooms/{room_id}/private", room_socket),
         *web_routes(find_web_dist()),

@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     _storage_options(listing)
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
 
+    stats = commands.add_parser("stats", help="participation figures across all rooms")
+    _storage_options(stats)
+    stats.add_argument("--json", action="store_true", help="the figures as one JSON object")
+
     export = commands.add_parser("export", help="export a room's board")
     export.add_argument("room")
     export.add_argument("--format", default="json", choices=["json"])
@@ -126,7 +130,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_list_rooms(args))
     if args.command == "export":
         return asyncio.run(_export(args))
+    if args.command == "stats":
+        return asyncio.run(_stats(args))
     return 2
+
+
+async def _stats(args: argparse.Namespace) -> int:
+    from server.insight import lab_stats
+
+    store = await _open_store(args)
+    try:
+        figures = await lab_stats(store)
+    finally:
+        await store.close()
+    if args.json:
+        print(json.dumps(figures, ensure_ascii=False))
+        return 0
+    share = figures["medianTopQuarterShare"]
+    print(
+        f"{figures['rooms']} rooms, {figures['participants']} participants, "
+        f"{figures['cards']} cards, {figures['votes']} votes, "
+        f"{figures['hoursActive']} hours active; median share of cards by the most active "
+        f"quarter: {'-' if share is None else f'{share:.0%}'}"
+    )
+    if figures["byRoom"]:
+        print(
+            f"{'ROOM':<13} {'PHASE':<8} {'PEOPLE':>6} {'CARDS':>5} {'VOTES':>5} "
+            f"{'TOP 1/4':>7}  TITLE"
+        )
+    for room in figures["byRoom"]:
+        top = room["topQuarterShare"]
+        print(
+            f"{room['room']:<13} {room['phase'] or '-':<8} {room['participants']:>6} "
+            f"{room['cards']:>5} {room['votes']:>5} {'-' if top is None else f'{top:.0%}':>7}  "
+            f"{room['title']}"
+        )
+    return 0
 
 
 async def _open_store(args: argparse.Namespace):  # -> Store

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from server.config import Settings
+from server.rooms.activity import Activity
 from server.rooms.facilitation import Facilitation
 from server.rooms.manager import RoomManager
 from server.storage.store import Store
@@ -20,6 +21,7 @@ class Services:
     rooms: RoomManager
     signer: TokenSigner
     facilitation: Facilitation
+    activity: Activity
     ready: bool = False
 
 

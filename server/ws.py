@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from starlette.websockets import WebSocket
 
 from server.crdt.errors import ProtocolError
-from server.crdt.messages import decode_message
+from server.crdt.messages import EMPTY_UPDATE, SyncStep2, SyncUpdate, decode_message
 from server.crdt.rules import OBSERVER, Rejected
 from server.logs import connection_logger
 from server.rooms.connection import (
@@ -77,6 +78,7 @@ async def room_socket(websocket: WebSocket) -> None:
         log=conn_log,
     )
     room.join(connection)
+    services.activity.connected(room_id, claims.participant)
     if not private:
         connection.send(hello_message(claims))
         if claims.role != OBSERVER:
@@ -84,7 +86,13 @@ async def room_socket(websocket: WebSocket) -> None:
     conn_log.info("connected (%d in room)", len(room.connections))
     writer = asyncio.ensure_future(connection.run_writer())
     reader = asyncio.ensure_future(
-        _read_frames(websocket, room, connection, settings.max_message_size)
+        _read_frames(
+            websocket,
+            room,
+            connection,
+            settings.max_message_size,
+            lambda: services.activity.edited(room_id, claims.participant),
+        )
     )
     try:
         # The writer ends first when the connection is closed on the server's initiative
@@ -93,6 +101,7 @@ async def room_socket(websocket: WebSocket) -> None:
     finally:
         # Leave first, so the others see this person go even if the close below waits.
         room.leave(connection)
+        services.activity.disconnected(room_id, claims.participant)
         services.rooms.release(room)
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
@@ -104,7 +113,11 @@ async def room_socket(websocket: WebSocket) -> None:
 
 
 async def _read_frames(
-    websocket: WebSocket, room: Room, connection: Connection, max_size: int
+    websocket: WebSocket,
+    room: Room,
+    connection: Connection,
+    max_size: int,
+    edited: Callable[[], None],
 ) -> None:
     while True:
         message = await websocket.receive()
@@ -121,7 +134,10 @@ async def _read_frames(
                     CLOSE_TOO_BIG, f"message too big ({len(data)} bytes > {max_size})"
                 )
                 return
-            room.receive(connection, decode_message(data))
+            message = decode_message(data)
+            room.receive(connection, message)
+            if isinstance(message, SyncUpdate | SyncStep2) and message.update != EMPTY_UPDATE:
+                edited()
         except ProtocolError as exc:
             connection.log.warning("rejected: %s", exc)
             connection.close_soon(CLOSE_BAD_MESSAGE, exc.reason)
