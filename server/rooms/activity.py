@@ -89,7 +89,9 @@ class Activity:
                 person.since = now
             if person.edits or seconds >= 1:
                 deltas.append(
-                    ActivityDelta(room_id, participant, person.edits, int(seconds), person.last_seen)
+                    ActivityDelta(
+                        room_id, participant, person.edits, int(seconds), person.last_seen
+                    )
                 )
                 person.edits = 0
                 person.seconds = seconds - int(seconds)
