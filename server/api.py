@@ -14,7 +14,7 @@ from typing import Any
 from pycrdt import Doc
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from server import insight
 from server.crdt.board import board_counts
@@ -352,6 +352,12 @@ async def board_doc(services: Services, room_id: str) -> Doc:
     if room is not None:
         return room.doc
     return await load_stored_board(services.store, room_id)
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus text format (server/metrics.py); no personal data in it."""
+    registry = services_of(request).metrics
+    return Response(registry.exposition(), media_type=registry.media_type)
 
 
 async def healthz(request: Request) -> JSONResponse:

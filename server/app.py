@@ -13,6 +13,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from server import api
 from server.config import Settings
+from server.metrics import Metrics
 from server.rooms.activity import Activity
 from server.rooms.facilitation import Facilitation
 from server.rooms.manager import RoomManager
@@ -41,6 +42,7 @@ def create_app(settings: Settings) -> Starlette:
         signer=TokenSigner(load_or_create_secret(settings.data_dir, settings.secret)),
         facilitation=Facilitation(store, rooms),
         activity=Activity(store),
+        metrics=Metrics(rooms),
     )
 
     @contextlib.asynccontextmanager
@@ -63,6 +65,7 @@ def create_app(settings: Settings) -> Starlette:
 
     routes = [
         Route("/healthz", api.healthz),
+        Route("/metrics", api.metrics),
         Route("/api/rooms", api.create_room, methods=["POST"]),
         Route("/api/join", api.join_room, methods=["POST"]),
         Route("/api/rooms/{room_id}", api.room_summary, methods=["GET"]),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from server.config import Settings
+from server.metrics import Metrics
 from server.rooms.activity import Activity
 from server.rooms.facilitation import Facilitation
 from server.rooms.manager import RoomManager
@@ -22,6 +23,7 @@ class Services:
     signer: TokenSigner
     facilitation: Facilitation
     activity: Activity
+    metrics: Metrics
     ready: bool = False
 
 

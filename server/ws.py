@@ -18,6 +18,7 @@ from server.crdt.errors import ProtocolError
 from server.crdt.messages import EMPTY_UPDATE, SyncStep2, SyncUpdate, decode_message
 from server.crdt.rules import OBSERVER, Rejected
 from server.logs import connection_logger
+from server.metrics import Metrics
 from server.rooms.connection import (
     CLOSE_BAD_MESSAGE,
     CLOSE_FORBIDDEN,
@@ -92,6 +93,7 @@ async def room_socket(websocket: WebSocket) -> None:
             connection,
             settings.max_message_size,
             lambda: services.activity.edited(room_id, claims.participant),
+            services.metrics,
         )
     )
     try:
@@ -118,7 +120,9 @@ async def _read_frames(
     connection: Connection,
     max_size: int,
     edited: Callable[[], None],
+    metrics: Metrics,
 ) -> None:
+    received, errors = metrics.received, metrics.errors
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
@@ -130,27 +134,32 @@ async def _read_frames(
                 raise ProtocolError("text frames are not part of the protocol")
             if len(data) > max_size:
                 connection.log.warning("message too big: %d bytes", len(data))
+                errors.labels("too_big").inc()
                 connection.close_soon(
                     CLOSE_TOO_BIG, f"message too big ({len(data)} bytes > {max_size})"
                 )
                 return
             message = decode_message(data)
+            received[type(message).__name__].inc()
             room.receive(connection, message)
             if isinstance(message, SyncUpdate | SyncStep2) and message.update != EMPTY_UPDATE:
                 edited()
         except ProtocolError as exc:
             connection.log.warning("rejected: %s", exc)
+            errors.labels("bad_message").inc()
             connection.close_soon(CLOSE_BAD_MESSAGE, exc.reason)
             return
         except Rejected as exc:
             # The client's document now holds a change the room refused: it must start over
             # with a fresh one, so the socket closes after telling it why.
             connection.log.warning("update rejected (%s): %s", exc.rule, exc)
+            errors.labels(f"rejected_{exc.rule}").inc()
             connection.close_soon(
                 exc.close_code, exc.reason, last_words=rejected_message(exc.rule, str(exc))
             )
             return
         except Exception:
             connection.log.exception("unexpected error while handling a message")
+            errors.labels("internal").inc()
             connection.close_soon(CLOSE_INTERNAL_ERROR, "internal error")
             return

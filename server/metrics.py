@@ -1,0 +1,68 @@
+"""Prometheus metrics at `/metrics`: how the server is doing, never who did what.
+
+One registry per app (no process-wide globals), built by the app factory. Counters on the
+hot path are pre-bound label children, so counting costs one increment; room and
+connection gauges are read only when Prometheus scrapes.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from server.rooms.manager import RoomManager
+
+_MESSAGE_TYPES = ("SyncStep1", "SyncStep2", "SyncUpdate", "AwarenessMessage", "QueryAwareness")
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self, rooms: RoomManager) -> None:
+        self.registry = CollectorRegistry()
+        received = Counter(
+            "koprade_messages_received",
+            "WebSocket messages received from clients, by y-websocket message type",
+            ["type"],
+            registry=self.registry,
+        )
+        self.received = {kind: received.labels(kind) for kind in _MESSAGE_TYPES}
+        self.frames_sent = Counter(
+            "koprade_frames_sent",
+            "Frames queued to clients (relays, sync answers, Koprade messages)",
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "koprade_errors",
+            "Connections the server closed, by reason (close code name)",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.fanout_delay = Histogram(
+            "koprade_fanout_delay_seconds",
+            "Time from a change reaching a room to its relay being queued to every connection",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.commit_seconds = Histogram(
+            "koprade_commit_seconds",
+            "Duration of one group commit of document updates",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        Gauge("koprade_rooms_loaded", "Rooms in memory", registry=self.registry).set_function(
+            lambda: len(rooms.rooms)
+        )
+        Gauge(
+            "koprade_connections", "Open WebSocket connections", registry=self.registry
+        ).set_function(rooms.connection_count)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    media_type = CONTENT_TYPE_LATEST
