@@ -574,6 +574,7 @@ def test_facilitator_panel_screenshots(new_context: Any, artifacts: Path) -> Non
         card(par, "Bezmaksas autobuss senioriem").get_by_test_id("vote-add").click()
         card(par, "Bezmaksas autobuss senioriem").get_by_test_id("vote-add").click()
         expect(par.get_by_test_id("votes-left")).to_contain_text("3 no 5")
+        par.screenshot(path=str(artifacts / f"facilitation-voting-{name}.png"))
         panel = open_panel(fac)
         panel.get_by_test_id("timer-start").click()
         expect(fac.get_by_test_id("timer-box")).to_be_visible()
@@ -590,3 +591,34 @@ def test_facilitator_panel_screenshots(new_context: Any, artifacts: Path) -> Non
         panel.get_by_test_id("invite-cofacilitator").scroll_into_view_if_needed()
         expect(panel.get_by_test_id("invite-cofacilitator")).to_be_in_viewport()
         assert room
+
+
+def test_facilitation_accessibility_axe(new_context: Any) -> None:
+    from tests.browser.test_board import AXE, axe_violations
+
+    if not AXE.exists():
+        pytest.fail("axe-core missing: run `npm ci` in web/")
+    fac = new_context(locale="lv-LV", bypass_csp=True).new_page()
+    _room, code = create_room(fac, "Pieejamība", "Ilze")
+    close_invite(fac)
+    par = new_context(locale="en-GB", bypass_csp=True).new_page()
+    join_room(par, code, "Jānis")
+    add_card(fac, "Pirmā ideja", at=(250, 220))
+    switch(fac, "switch-private", True)
+    add_card(par, "Private idea", at=(500, 220))
+    expect(fac.get_by_test_id("fac-person")).to_have_count(2)
+    assert axe_violations(fac) == [], "facilitator panel"
+    assert axe_violations(par) == [], "participant, silent brainstorming"
+    switch(fac, "switch-private", False)
+    set_phase(fac, "vote", par)
+    fac.get_by_test_id("timer-start").click()
+    expect(par.get_by_test_id("timer-box")).to_be_visible()
+    card(par, "Pirmā ideja").get_by_test_id("vote-add").click()
+    expect(par.get_by_test_id("votes-left")).to_have_text("4 / 5 votes left")
+    assert axe_violations(par) == [], "participant, voting"
+    fac.get_by_test_id("vote-close").click()
+    expect(fac.get_by_test_id("result")).to_have_count(1)
+    assert axe_violations(fac) == [], "facilitator, results"
+    fac.get_by_test_id("vote-reset").click()
+    expect(fac.get_by_test_id("confirm")).to_be_visible()
+    assert axe_violations(fac) == [], "confirm dialog"

@@ -98,7 +98,8 @@ export function renderBoard(app, room, session, opts = {}) {
   const statusEl = h('div', { class: 'conn', role: 'status', 'data-testid': 'connection', 'data-state': 'connecting' },
     h('span', { class: 'conn-dot', 'aria-hidden': 'true' }),
     h('span', { class: 'conn-lines' }, h('span', { class: 'conn-text' }), h('span', { class: 'conn-sub' })));
-  const presenceList = h('ul', { class: 'presence-list', 'data-testid': 'presence' });
+  // focusable: with a full header the list scrolls, and must scroll by keyboard too
+  const presenceList = h('ul', { class: 'presence-list', 'data-testid': 'presence', tabindex: '0', i18n: { 'aria-label': 'people' } });
   const presence = h('div', { class: 'presence', role: 'group', i18n: { 'aria-label': 'people' } },
     h('span', { class: 'presence-count', 'data-testid': 'presence-count' }), presenceList);
   const langBtn = langButton();
@@ -234,7 +235,7 @@ export function renderBoard(app, room, session, opts = {}) {
   const edit = (fn) => doc.transact(() => priv.doc.transact(fn, LOCAL), LOCAL);
   /** @param {string} id */
   const canEditCard = (id) => state.canEdit(cardMap(id)?.get('author'), isPrivateCard(id));
-  const canMoveCard = (/** @type {string} */ _id) => state.canMove();
+  const canMoveCard = (/** @type {string} */ id) => state.canMove(isPrivateCard(id));
   /**
    * Tell the user why an action is not possible now.
    * @param {'add' | 'edit' | 'move' | 'clusters' | 'delete'} what
@@ -627,7 +628,7 @@ export function renderBoard(app, room, session, opts = {}) {
       m.set('w', Math.round(rect.w));
       m.set('h', Math.round(rect.h));
       clusters.set(id, m);
-      if (state.canMove()) for (const s of members) cardMap(s)?.set('cluster', id);
+      for (const s of members) if (canMoveCard(s)) cardMap(s)?.set('cluster', id);
     });
     undo.stopCapturing();
     const entry = clusterEls.get(id);
@@ -840,7 +841,6 @@ export function renderBoard(app, room, session, opts = {}) {
     clearTimeout(writeTimer);
     writeTimer = 0;
     // the phase or lock may have changed during the drag: write only what is still allowed
-    if (!state.canMove()) return;
     edit(() => {
       for (const g of gestures.values()) {
         if (!g.moved) continue;
@@ -848,7 +848,7 @@ export function renderBoard(app, room, session, opts = {}) {
           if (g.kind === 'cluster' && !state.canClusters()) continue;
           for (const [id, s] of g.starts) {
             const m = cardMap(id);
-            if (!m) continue;
+            if (!m || !canMoveCard(id)) continue;
             m.set('x', Math.round(s.x + g.dx));
             m.set('y', Math.round(s.y + g.dy));
           }
@@ -1089,10 +1089,11 @@ export function renderBoard(app, room, session, opts = {}) {
     if (d && !onButton) {
       ev.preventDefault();
       if (selection.size) {
-        if (!state.canMove()) { explainDenied('move'); return; }
+        const movable = [...selection].filter((id) => canMoveCard(id));
+        if (!movable.length) { explainDenied('move'); return; }
         const step = ev.shiftKey ? 50 : 10;
         edit(() => {
-          for (const id of selection) {
+          for (const id of movable) {
             const m = cardMap(id);
             if (!m) continue;
             m.set('x', num(m.get('x')) + d[0] * step);
@@ -1434,7 +1435,9 @@ export function renderBoard(app, room, session, opts = {}) {
     header.insertBefore(panel.button, langBtn);
     main.append(panel.panel);
     cleanups.push(panel.dispose);
-    awareness.on('change', panel.onPresence);
+    // someone came or went: the participant list shows who is online
+    const onPeople = (/** @type {{added: number[], removed: number[]}} */ ch) => { if (ch.added.length || ch.removed.length) panel?.onPresence(); };
+    awareness.on('change', onPeople);
   }
   /** @param {string} id */
   function cardText(id) {

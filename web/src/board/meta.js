@@ -17,7 +17,7 @@ export const PHASES = ['explore', 'ideate', 'cluster', 'vote', 'discuss', 'close
 /** What participants may do in each phase (docs/facilitation.md, "Phases"). */
 /** @type {Record<string, {add?: boolean, edit?: boolean, move?: boolean, clusters?: boolean, vote?: boolean}>} */
 const PHASE_RULES = {
-  explore: { add: true, edit: true, move: true },
+  explore: { add: true, edit: true, move: true, clusters: true },
   ideate: { add: true, edit: true, move: true },
   cluster: { add: true, edit: true, move: true, clusters: true },
   vote: { vote: true },
@@ -210,14 +210,22 @@ export class RoomState {
 
   canAdd() { return this.participantMay('add'); }
 
-  /** Rewrite, recolour, delete. @param {unknown} author @param {boolean} [isPrivate] */
+  /**
+   * Rewrite, recolour, delete. A participant's private cards are theirs alone: always.
+   * @param {unknown} author @param {boolean} [isPrivate]
+   */
   canEdit(author, isPrivate = false) {
     if (this.isFacilitator) return true;
+    if (isPrivate) return !this.isObserver;
     if (!this.participantMay('edit')) return false;
-    return isPrivate || author === this.me.id || this.editOthers;
+    return author === this.me.id || this.editOthers;
   }
 
-  canMove() { return this.participantMay('move'); }
+  /** @param {boolean} [isPrivate] */
+  canMove(isPrivate = false) {
+    if (isPrivate) return !this.isObserver;
+    return this.participantMay('move');
+  }
   canClusters() { return this.participantMay('clusters'); }
 
   canVote() {

@@ -30,7 +30,7 @@ export function createVoting({ state, run, notify }) {
     const budget = state.budget ?? state.voting.perParticipant;
     const left = /** @type {number} */ (state.remaining);
     chipLong.textContent = t('votesLeft', { left, budget });
-    chipShort.textContent = `${left}/${budget}`;
+    chipShort.textContent = t('votesLeftShort', { left, budget });
     chip.title = chipLong.textContent;
     chip.dataset.left = String(left);
     chip.classList.toggle('empty', left <= 0);

@@ -175,6 +175,7 @@ export default {
   timerAdded: 'Added 1 minute',
   timerStopped: 'Timer stopped',
   votesLeft: '{left} / {budget} votes left',
+  votesLeftShort: '{left}/{budget} votes',
   myVotesOnCard: 'Your votes for this idea: {n}',
   voteAdd: 'Vote for this idea',
   voteRemove: 'Remove one vote',

@@ -181,6 +181,7 @@ export default {
   timerAdded: 'Pievienota 1 minūte',
   timerStopped: 'Taimeris apturēts',
   votesLeft: 'Atlikušas balsis: {left} no {budget}',
+  votesLeftShort: '{left}/{budget} balsis',
   myVotesOnCard: 'Jūsu balsis par šo ideju: {n}',
   voteAdd: 'Balsot par šo ideju',
   voteRemove: 'Noņemt vienu balsi',
