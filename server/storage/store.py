@@ -41,6 +41,8 @@ from server.storage.schema import (
     room_snapshots,
     room_updates,
     rooms,
+    snapshots,
+    templates,
     votes,
 )
 
@@ -371,7 +373,12 @@ class Store:
         ]
 
     async def delete_room(self, room_id: str) -> None:
-        """Remove the room with its participants, update log and snapshot."""
+        """Remove everything stored about the room, in one transaction.
+
+        Its record, participants, votes, update log and snapshot, its private boards,
+        named snapshots and participation figures; templates saved from it stay (they are
+        the lab's) but no longer name it.
+        """
         async with self._transaction() as conn:
             await conn.execute(delete(room_updates).where(room_updates.c.room_id == room_id))
             await conn.execute(delete(room_snapshots).where(room_snapshots.c.room_id == room_id))
@@ -384,9 +391,15 @@ class Store:
                 delete(room_snapshots).where(room_snapshots.c.room_id.like(private_docs))
             )
             await conn.execute(delete(votes).where(votes.c.room_id == room_id))
+            await conn.execute(delete(snapshots).where(snapshots.c.room_id == room_id))
+            await conn.execute(delete(activity).where(activity.c.room_id == room_id))
+            await conn.execute(
+                update(templates).where(templates.c.source_room == room_id).values(source_room=None)
+            )
             await conn.execute(delete(participants).where(participants.c.room_id == room_id))
             await conn.execute(delete(rooms).where(rooms.c.id == room_id))
-        self._log_lengths.pop(room_id, None)
+        for key in [k for k in self._log_lengths if k.partition("/")[0] == room_id]:
+            del self._log_lengths[key]
 
     # -- participants ----------------------------------------------------------------
 
