@@ -1,4 +1,6 @@
-"""The JSON join flow: create a room, join it with a code, read its summary, export it.
+"""The JSON join flow: create a room, join it with a code, read its summary.
+
+Exports and import are in server/transfer.py.
 
 Every error is a 4xx with `{"error": slug, "message": text}` (docs/protocol.md, section 1).
 """
@@ -8,7 +10,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from pycrdt import Doc
@@ -18,11 +19,11 @@ from starlette.responses import JSONResponse, Response
 
 from server import insight
 from server.crdt.board import board_counts
-from server.exports import export_json, iso, load_stored_board
-from server.ids import is_room_id, new_code, new_participant_id, new_room_id, normalize_code
+from server.exports import NoCodeAvailable, create_room_record, iso, load_stored_board
+from server.ids import is_room_id, new_participant_id, normalize_code
 from server.rooms.facilitation import CommandError
 from server.services import Services, services_of
-from server.storage.store import CodeTaken, RoomRecord
+from server.storage.store import RoomRecord
 from server.tokens import Claims, InvalidToken
 
 log = logging.getLogger("koprade.api")
@@ -53,17 +54,15 @@ async def api_error_handler(request: Request, exc: Exception) -> JSONResponse:
 # -- request helpers ---------------------------------------------------------------------
 
 
-async def json_body(request: Request) -> dict[str, Any]:
+async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
-    body = b""
+    body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise ApiError(
-                413, "body_too_large", f"the body must be at most {MAX_BODY_BYTES} bytes"
-            )
+        if len(body) > limit:
+            raise ApiError(413, "body_too_large", f"the body must be at most {limit} bytes")
     try:
         data = json.loads(body)
     except ValueError as exc:
@@ -139,37 +138,36 @@ async def create_room(request: Request) -> JSONResponse:
     name = (
         text_field(data, "name", MAX_NAME_LENGTH) if data.get("name") is not None else "Facilitator"
     )
-    record = None
-    for _ in range(_CODE_ATTEMPTS):
-        candidate = RoomRecord(
-            id=new_room_id(), code=new_code(), title=title, created=datetime.now(UTC)
-        )
-        try:
-            await services.store.create_room(candidate)
-        except CodeTaken:
-            continue  # a clash among ~10^9 codes: draw again
-        record = candidate
-        break
-    if record is None:
-        raise ApiError(503, "no_code_available", "could not allocate a join code, try again")
+    try:
+        record = await create_room_record(services.store, title, _CODE_ATTEMPTS)
+    except NoCodeAvailable as exc:
+        raise ApiError(
+            503, "no_code_available", "could not allocate a join code, try again"
+        ) from exc
     participant = new_participant_id()
     await services.store.add_participant(record.id, participant, name, "facilitator")
-    token = services.signer.issue(record.id, participant, name, "facilitator")
-    base = base_url(request, services)
     log.info("room created", extra={"room": record.id, "code": record.code})
     return JSONResponse(
-        {
-            "room": record.id,
-            "code": record.code,
-            "title": record.title,
-            "created": iso(record.created),
-            "participant": participant,
-            "facilitator_token": token,
-            "join_url": f"{base}/join/{record.code}",
-            "facilitator_url": f"{base}/room/{record.id}#token={token}",
-        },
-        status_code=201,
+        new_room_body(request, services, record, participant, name), status_code=201
     )
+
+
+def new_room_body(
+    request: Request, services: Services, record: RoomRecord, participant: str, name: str
+) -> dict[str, Any]:
+    """The 201 body of a new room (POST /api/rooms, POST /api/rooms/import)."""
+    token = services.signer.issue(record.id, participant, name, "facilitator")
+    base = base_url(request, services)
+    return {
+        "room": record.id,
+        "code": record.code,
+        "title": record.title,
+        "created": iso(record.created),
+        "participant": participant,
+        "facilitator_token": token,
+        "join_url": f"{base}/join/{record.code}",
+        "facilitator_url": f"{base}/room/{record.id}#token={token}",
+    }
 
 
 async def join_room(request: Request) -> JSONResponse:
@@ -238,20 +236,6 @@ async def room_summary(request: Request) -> JSONResponse:
             "role": claims.role,
         }
     )
-
-
-async def export_room(request: Request) -> JSONResponse:
-    services = services_of(request)
-    room_id = request.path_params["room_id"]
-    claims = await room_claims(request, services, room_id)
-    if claims.role != "facilitator":
-        raise ApiError(403, "facilitator_only", "only facilitators can export the board")
-    fmt = request.query_params.get("format", "json")
-    if fmt != "json":
-        raise ApiError(422, "invalid_field", f"unknown export format {fmt!r}", field="format")
-    record = await room_record(services, room_id)
-    doc = await board_doc(services, room_id)
-    return JSONResponse(export_json(record, doc))
 
 
 async def run_command(request: Request) -> JSONResponse:

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from server import api
+from server import api, transfer
 from server.config import Settings
 from server.metrics import Metrics
 from server.rooms.activity import Activity
@@ -67,9 +67,10 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", api.healthz),
         Route("/metrics", api.metrics),
         Route("/api/rooms", api.create_room, methods=["POST"]),
+        Route("/api/rooms/import", transfer.import_room_endpoint, methods=["POST"]),
         Route("/api/join", api.join_room, methods=["POST"]),
         Route("/api/rooms/{room_id}", api.room_summary, methods=["GET"]),
-        Route("/api/rooms/{room_id}/export", api.export_room, methods=["GET"]),
+        Route("/api/rooms/{room_id}/export", transfer.export_room, methods=["GET"]),
         Route("/api/rooms/{room_id}/commands", api.run_command, methods=["POST"]),
         Route("/api/rooms/{room_id}/participants", api.list_participants, methods=["GET"]),
         Route("/api/rooms/{room_id}/invites", api.create_invite, methods=["POST"]),

@@ -60,7 +60,7 @@ async def test_create_join_summary_and_export(server: InProcessServer) -> None:
         )
         assert exported.status_code == 200
         body = exported.json()
-        assert body["format"] == "koprade-board" and body["version"] == 1
+        assert body["format"] == "koprade-board" and body["version"] == 2
         assert body["room"]["title"] == "Senioru mobilitāte"
         assert body["cards"] == [
             {"id": "c1", "text": "Benches at bus stops", "x": 5, "y": 6, "color": "#ffd966",

@@ -13,7 +13,7 @@ META = "meta"  # written only by the server (facilitation)
 ROOT_MAPS = (CARDS, CLUSTERS, VOTES, META)
 
 EXPORT_FORMAT = "koprade-board"
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: room.participants; anonymous rooms export author ""
 
 CARD_FIELDS = ("x", "y", "color", "author", "cluster", "created")
 CLUSTER_FIELDS = ("x", "y", "w", "h")

@@ -1,0 +1,107 @@
+"""Boards in and out over HTTP: exports in every format, and import into a new room.
+
+`GET /api/rooms/{room}/export?format=json|md|csv|svg|png|pdf[&lang=en|lv]` (facilitators)
+and `POST /api/rooms/import` (the organizer-key rule of `POST /api/rooms`); the formats and
+the import itself are `server.reports` (docs/protocol.md, sections 1 and 4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from server.api import (
+    MAX_NAME_LENGTH,
+    MAX_TITLE_LENGTH,
+    ApiError,
+    board_doc,
+    check_organizer_key,
+    facilitator_claims,
+    json_body,
+    new_room_body,
+    room_record,
+    text_field,
+)
+from server.exports import NoCodeAvailable, export_json, import_room
+from server.reports import FORMATS, LANGUAGES, InvalidExport, export_filename, read_export, render
+from server.services import services_of
+
+log = logging.getLogger("koprade.transfer")
+
+#: An export of a large workshop (thousands of cards) is a few MiB of JSON.
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+
+
+async def export_room(request: Request) -> Response:
+    services = services_of(request)
+    room_id = request.path_params["room_id"]
+    await facilitator_claims(request, services, room_id)
+    fmt = request.query_params.get("format", "json")
+    if fmt not in FORMATS:
+        raise ApiError(
+            422,
+            "invalid_field",
+            f"unknown export format {fmt!r} (one of {', '.join(FORMATS)})",
+            field="format",
+        )
+    lang = request.query_params.get("lang", "en")
+    if lang not in LANGUAGES:
+        raise ApiError(
+            422, "invalid_field", f"'lang' must be one of {', '.join(LANGUAGES)}", field="lang"
+        )
+    record = await room_record(services, room_id)
+    participants = await services.store.count_participants(room_id)
+    # Read the (live) board here, in the event loop; draw the picture formats in a thread.
+    export = export_json(record, await board_doc(services, room_id), participants)
+    content = await asyncio.to_thread(render, fmt, export, lang)
+    spec = FORMATS[fmt]
+    filename = export_filename(export, spec.extension)
+    return Response(
+        content,
+        media_type=spec.media_type,
+        headers={"content-disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+async def import_room_endpoint(request: Request) -> JSONResponse:
+    """A new room from a JSON export; the importer becomes its facilitator (201)."""
+    services = services_of(request)
+    data = await json_body(request, limit=MAX_IMPORT_BYTES)
+    check_organizer_key(request, data, services)
+    try:
+        board = read_export(data)
+    except InvalidExport as exc:
+        raise ApiError(422, "invalid_field", exc.message, field=exc.field) from exc
+    params = request.query_params
+    if params.get("title") is not None:
+        title = text_field(dict(params), "title", MAX_TITLE_LENGTH)
+    elif board.title:
+        title = board.title
+    else:
+        raise ApiError(
+            422, "invalid_field", "the export has no room title: give ?title=", field="room.title"
+        )
+    name = text_field(dict(params), "name", MAX_NAME_LENGTH) if "name" in params else "Facilitator"
+    try:
+        record, participant = await import_room(services.store, board, title, name)
+    except NoCodeAvailable as exc:
+        raise ApiError(
+            503, "no_code_available", "could not allocate a join code, try again"
+        ) from exc
+    log.info(
+        "room imported (%d cards, %d clusters)",
+        len(board.cards),
+        len(board.clusters),
+        extra={"room": record.id, "code": record.code},
+    )
+    body = new_room_body(request, services, record, participant, name)
+    body["imported"] = {
+        "version": board.version,
+        "cards": len(board.cards),
+        "clusters": len(board.clusters),
+        "votes": len(board.votes),
+    }
+    return JSONResponse(body, status_code=201)
