@@ -1,4 +1,4 @@
-"""The `koprade` command: serve, list rooms, export a board.
+"""The `koprade` command: serve, list rooms, export and import boards.
 
 Every option can also come from an environment variable named KOPRADE_<OPTION>
 (e.g. KOPRADE_DATABASE_URL); a command-line flag wins over the environment.
@@ -93,9 +93,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="export a room's board")
     export.add_argument("room")
-    export.add_argument("--format", default="json", choices=["json"])
+    export.add_argument(
+        "--format", default="json", choices=["json", "md", "csv", "svg", "png", "pdf"]
+    )
+    export.add_argument(
+        "--lang", default="en", choices=["en", "lv"], help="language of the report's words"
+    )
     export.add_argument("--output", "-o", type=Path, help="write to this file (default stdout)")
     _storage_options(export)
+
+    importer = commands.add_parser("import", help="a new room from a JSON export")
+    importer.add_argument("file", type=Path, help="a JSON board export (- for stdin)")
+    importer.add_argument("--title", help="the new room's title (default: the export's)")
+    importer.add_argument("--name", default="Facilitator", help="the facilitator's name")
+    importer.add_argument(
+        "--secret",
+        default=_env("secret", None),
+        help="token signing secret, as the server's (default: <data-dir>/secret.key)",
+    )
+    importer.add_argument(
+        "--public-url",
+        default=_env("public_url", "http://127.0.0.1:8000"),
+        help="the server's base URL for the printed links (default http://127.0.0.1:8000)",
+    )
+    _storage_options(importer)
     return parser
 
 
@@ -130,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_list_rooms(args))
     if args.command == "export":
         return asyncio.run(_export(args))
+    if args.command == "import":
+        return asyncio.run(_import(args))
     if args.command == "stats":
         return asyncio.run(_stats(args))
     return 2
@@ -214,20 +237,60 @@ async def _list_rooms(args: argparse.Namespace) -> int:
 
 
 async def _export(args: argparse.Namespace) -> int:
-    from server.exports import export_json, load_stored_board
+    from server.exports import export_stored
+    from server.reports import FORMATS, render
 
+    if FORMATS[args.format].binary and not args.output and sys.stdout.isatty():
+        print(f"koprade: {args.format} is binary: give -o FILE or redirect", file=sys.stderr)
+        return 2
     store = await _open_store(args)
     try:
-        record = await store.get_room(args.room)
-        if record is None:
-            print(f"koprade: no room {args.room!r}", file=sys.stderr)
-            return 1
-        document = export_json(record, await load_stored_board(store, args.room))
+        document = await export_stored(store, args.room)
     finally:
         await store.close()
-    text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    if document is None:
+        print(f"koprade: no room {args.room!r}", file=sys.stderr)
+        return 1
+    content = render(args.format, document, args.lang)
     if args.output:
-        args.output.write_text(text, encoding="utf-8")
+        args.output.write_bytes(content)
     else:
-        sys.stdout.write(text)
+        sys.stdout.buffer.write(content)
+        sys.stdout.buffer.flush()
+    return 0
+
+
+async def _import(args: argparse.Namespace) -> int:
+    from server.exports import import_room
+    from server.reports import InvalidExport, read_export
+    from server.tokens import TokenSigner, load_or_create_secret
+
+    try:
+        raw = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
+        board = read_export(json.loads(raw))
+    except OSError as exc:
+        print(f"koprade: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # not JSON, or InvalidExport
+        where = f" ({exc.field})" if isinstance(exc, InvalidExport) else ""
+        print(f"koprade: {args.file} is not a board export{where}: {exc}", file=sys.stderr)
+        return 1
+    title = " ".join((args.title or board.title).split())[:200]
+    name = " ".join(args.name.split())[:60] or "Facilitator"
+    if not title:
+        print("koprade: the export has no room title: give --title", file=sys.stderr)
+        return 1
+    store = await _open_store(args)
+    try:
+        record, participant = await import_room(store, board, title, name)
+    finally:
+        await store.close()
+    signer = TokenSigner(load_or_create_secret(args.data_dir, args.secret))
+    token = signer.issue(record.id, participant, name, "facilitator")
+    base = args.public_url.rstrip("/")
+    print(f"room: {record.id}")
+    print(f"code: {record.code}")
+    print(f"cards: {len(board.cards)}, clusters: {len(board.clusters)}")
+    print(f"join_url: {base}/join/{record.code}")
+    print(f"facilitator_url: {base}/room/{record.id}#token={token}")
     return 0

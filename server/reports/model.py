@@ -246,7 +246,9 @@ class Report:
         return cluster.title.strip() or self.labels["untitled"]
 
     def votes_label(self, count: int) -> str:
-        return f"{count} {self.labels['vote_one' if count == 1 else 'vote_many']}"
+        # Latvian agrees with the last digit: 1, 21, 31 balss; 11 balsis.
+        one = count % 10 == 1 and count % 100 != 11 if self.lang == "lv" else count == 1
+        return f"{count} {self.labels['vote_one' if one else 'vote_many']}"
 
 
 def _reading_order(card: CardView) -> tuple[float, float, str]:
