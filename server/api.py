@@ -138,12 +138,22 @@ async def create_room(request: Request) -> JSONResponse:
     name = (
         text_field(data, "name", MAX_NAME_LENGTH) if data.get("name") is not None else "Facilitator"
     )
+    board = None
+    if data.get("template") is not None:  # a template's board (server/sessions.py)
+        try:
+            _, board = await services.sessions.template(
+                data["template"], data.get("lang", "lv"), include_saved=True
+            )
+        except CommandError as exc:
+            raise ApiError(exc.status, exc.error, exc.message, **exc.extra) from exc
     try:
         record = await create_room_record(services.store, title, _CODE_ATTEMPTS)
     except NoCodeAvailable as exc:
         raise ApiError(
             503, "no_code_available", "could not allocate a join code, try again"
         ) from exc
+    if board is not None:
+        await services.sessions.seed(record.id, board)
     participant = new_participant_id()
     await services.store.add_participant(record.id, participant, name, "facilitator")
     log.info("room created", extra={"room": record.id, "code": record.code})

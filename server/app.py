@@ -18,6 +18,8 @@ from server.rooms.activity import Activity
 from server.rooms.facilitation import Facilitation
 from server.rooms.manager import RoomManager
 from server.services import Services
+from server.sessions import Sessions
+from server.sessions_api import session_routes
 from server.storage.store import Store
 from server.tokens import TokenSigner, load_or_create_secret
 from server.web import SecurityHeaders, find_web_dist, web_routes
@@ -35,14 +37,23 @@ def create_app(settings: Settings) -> Starlette:
         idle_seconds=settings.room_idle_seconds,
         fanout_interval=settings.fanout_interval,
     )
+    facilitation = Facilitation(store, rooms)
+    activity = Activity(store)
     services = Services(
         settings=settings,
         store=store,
         rooms=rooms,
         signer=TokenSigner(load_or_create_secret(settings.data_dir, settings.secret)),
-        facilitation=Facilitation(store, rooms),
-        activity=Activity(store),
+        facilitation=facilitation,
+        activity=activity,
         metrics=Metrics(rooms),
+        sessions=Sessions(
+            store,
+            rooms,
+            facilitation,
+            retention_days=settings.retention_days,
+            flush_activity=activity.flush,
+        ),
     )
 
     @contextlib.asynccontextmanager
@@ -50,6 +61,7 @@ def create_app(settings: Settings) -> Starlette:
         await store.open()
         await services.rooms.start()
         await services.activity.start()
+        await services.sessions.start()
         services.ready = True
         log.info("ready")
         try:
@@ -58,6 +70,7 @@ def create_app(settings: Settings) -> Starlette:
             # Connections are closed by then (uvicorn closes them with 1012 first):
             # store what they sent, then let go of the database.
             services.ready = False
+            await services.sessions.stop()
             await services.rooms.stop()
             await services.activity.stop()
             await store.close()
@@ -76,6 +89,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/rooms/{room_id}/invites", api.create_invite, methods=["POST"]),
         Route("/api/rooms/{room_id}/insight", api.room_insight, methods=["GET"]),
         Route("/api/stats", api.lab_stats, methods=["GET"]),
+        *session_routes(),
         WebSocketRoute("/ws/rooms/{room_id}", room_socket),
         WebSocketRoute("/ws/rooms/{room_id}/private", room_socket),
         *web_routes(find_web_dist()),

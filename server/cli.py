@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("fanout_interval_ms", float, "minimum spacing of relay ticks under load"),
         ("send_queue_bytes", int, "per-connection backlog limit in bytes"),
         ("send_queue_messages", int, "per-connection backlog limit in messages"),
+        ("retention_days", int, "delete closed rooms idle this many days (0: never)"),
     ):
         default = getattr(_DEFAULTS, name)
         serve.add_argument(
@@ -90,6 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", help="participation figures across all rooms")
     _storage_options(stats)
     stats.add_argument("--json", action="store_true", help="the figures as one JSON object")
+
+    purge = commands.add_parser(
+        "purge", help="delete closed rooms (and their snapshots) past the retention period"
+    )
+    _storage_options(purge)
+    purge.add_argument(
+        "--retention-days",
+        type=int,
+        default=int(str(_env("retention_days", _DEFAULTS.retention_days))),
+        help="closed rooms without activity for this many days are deleted",
+    )
+    purge.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
 
     export = commands.add_parser("export", help="export a room's board")
     export.add_argument("room")
@@ -136,6 +149,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         fanout_interval_ms=args.fanout_interval_ms,
         send_queue_bytes=args.send_queue_bytes,
         send_queue_messages=args.send_queue_messages,
+        retention_days=args.retention_days,
         log_level=args.log_level,
         log_format=args.log_format,
     )
@@ -151,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_list_rooms(args))
     if args.command == "export":
         return asyncio.run(_export(args))
+    if args.command == "purge":
+        return asyncio.run(_purge(args))
     if args.command == "import":
         return asyncio.run(_import(args))
     if args.command == "stats":
@@ -293,4 +309,37 @@ async def _import(args: argparse.Namespace) -> int:
     print(f"cards: {len(board.cards)}, clusters: {len(board.clusters)}")
     print(f"join_url: {base}/join/{record.code}")
     print(f"facilitator_url: {base}/room/{record.id}#token={token}")
+    return 0
+
+
+async def _purge(args: argparse.Namespace) -> int:
+    """Delete closed rooms whose last activity is older than the retention period."""
+    from server.exports import iso
+    from server.sessions import closed_rooms_past_retention
+
+    if args.retention_days <= 0:
+        print(
+            "koprade: no retention period set (--retention-days or KOPRADE_RETENTION_DAYS); "
+            "nothing deleted",
+            file=sys.stderr,
+        )
+        return 1
+    store = await _open_store(args)
+    try:
+        found = await closed_rooms_past_retention(store, args.retention_days)
+        for candidate in found:
+            if not args.dry_run:
+                await store.delete_room(candidate.room.id)
+            print(
+                f"{'would delete' if args.dry_run else 'deleted'} {candidate.room.id} "
+                f"{candidate.room.code} (closed, last activity {iso(candidate.last_activity)}, "
+                f"{candidate.snapshots} snapshots, {candidate.private_boards} private boards): "
+                f"{candidate.room.title}"
+            )
+    finally:
+        await store.close()
+    print(
+        f"{len(found)} closed rooms {'to delete' if args.dry_run else 'deleted'} "
+        f"(no activity for {args.retention_days} days)"
+    )
     return 0

@@ -34,6 +34,9 @@ class Settings:
     # A connection whose unsent backlog exceeds either limit is closed with 4408.
     send_queue_bytes: int = 16 * MIB
     send_queue_messages: int = 2000
+    # Closed rooms with no activity for this many days are deleted with their snapshots
+    # (hourly, and by `koprade purge`); 0 keeps everything forever.
+    retention_days: int = 0
     log_level: str = "info"
     log_format: str = "text"  # "text" (key=value) or "json"
 

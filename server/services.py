@@ -11,6 +11,7 @@ from server.metrics import Metrics
 from server.rooms.activity import Activity
 from server.rooms.facilitation import Facilitation
 from server.rooms.manager import RoomManager
+from server.sessions import Sessions
 from server.storage.store import Store
 from server.tokens import TokenSigner
 
@@ -24,6 +25,7 @@ class Services:
     facilitation: Facilitation
     activity: Activity
     metrics: Metrics
+    sessions: Sessions
     ready: bool = False
 
 

@@ -75,6 +75,9 @@ def now_ms() -> int:
 
 
 Handler = Callable[["Facilitation", Room, Claims, dict[str, Any]], Awaitable[dict[str, Any]]]
+#: Called after a phase change with the room, the caller, the old phase and the board's Yjs
+#: state from before the change (server/sessions.py takes automatic snapshots with it).
+PhaseHook = Callable[[Room, Claims, str, bytes], Awaitable[None]]
 _FACILITATOR_COMMANDS: dict[str, Handler] = {}
 _VOTER_COMMANDS: dict[str, Handler] = {}
 
@@ -94,6 +97,12 @@ class Facilitation:
         # room id -> participant -> card -> dots; loaded from the database on first use.
         self._votes: dict[str, dict[str, dict[str, int]]] = {}
         self._removed: dict[str, set[str]] = {}
+        self.on_phase_change: PhaseHook | None = None
+
+    def forget(self, room_id: str) -> None:
+        """Drop what is cached about a deleted room."""
+        self._votes.pop(room_id, None)
+        self._removed.pop(room_id, None)
 
     # -- who may come in -------------------------------------------------------------------
 
@@ -142,7 +151,11 @@ class Facilitation:
         phase = _str(body, "phase", 40)
         if phase not in room.settings["phases"]:
             raise _field_error("phase", f"'{phase}' is not one of this room's phases")
+        old = room.settings["phase"]
+        before = room.snapshot() if self.on_phase_change and phase != old else None
         writes.write_meta(room, phase=phase)
+        if self.on_phase_change and before is not None:
+            await self.on_phase_change(room, claims, old, before)
         return {"phase": phase}
 
     @_command("set_phases")

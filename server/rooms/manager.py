@@ -61,6 +61,8 @@ class RoomManager:
         self._last_update_id: dict[str, int] = {}
         self._compacting: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Rooms being deleted or deleted: never loaded again by this process.
+        self.deleted: set[str] = set()
 
     async def start(self) -> None:
         await self.writer.start()
@@ -89,6 +91,8 @@ class RoomManager:
 
     async def acquire(self, room_id: str) -> Room:
         """The loaded room, loading it on first use. Raises RoomNotFound."""
+        if room_id.partition(PRIVATE_SEPARATOR)[0] in self.deleted:
+            raise RoomNotFound(room_id)
         timer = self._unload_timers.pop(room_id, None)
         if timer is not None:
             timer.cancel()
@@ -158,6 +162,42 @@ class RoomManager:
         del self.rooms[room.id]
         room.close()
         log.info("room unloaded", extra={"room": room.id})
+
+    async def evict(self, room_id: str, close_code: int, reason: str, timeout: float = 5.0) -> None:
+        """Take a room that is being deleted out of service, with its private boards.
+
+        From now on it cannot be loaded; its connections are closed with `close_code`,
+        what they sent is stored, then the boards are unloaded. The caller deletes the
+        data next (and calls `deleted.discard(room_id)` if that fails).
+        """
+        self.deleted.add(room_id)
+
+        def boards() -> list[str]:
+            return [key for key in self.rooms if key.partition(PRIVATE_SEPARATOR)[0] == room_id]
+
+        loads = [
+            f for key, f in self._loading.items() if key.partition(PRIVATE_SEPARATOR)[0] == room_id
+        ]
+        await asyncio.gather(*loads, return_exceptions=True)
+        for board_id in boards():
+            for connection in list(self.rooms[board_id].connections):
+                connection.close_soon(close_code, reason)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while any(self.rooms[key].connections for key in boards()) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for board_id in boards():
+            room = self.rooms.pop(board_id, None)
+            timer = self._unload_timers.pop(board_id, None)
+            if timer is not None:
+                timer.cancel()
+            await self.writer.wait_flushed(board_id)
+            while board_id in self._compacting:  # a compaction would write after the delete
+                await asyncio.sleep(0.01)
+            if room is not None:
+                room.close()
+            self._last_update_id.pop(board_id, None)
+            log.info("room unloaded for deletion", extra={"room": board_id})
 
     # -- store: compaction -----------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pycrdt import Map, Text
 
-from server.crdt.board import CARDS, VOTES
+from server.crdt.board import CARDS, CLUSTER_FIELDS, CLUSTERS, VOTES
 from server.crdt.meta import default_meta, meta_map
 from server.rooms.room import Room
 
@@ -106,3 +106,71 @@ def remove_cards(room: Room, card_ids: list[str]) -> None:
         for card_id in card_ids:
             if card_id in target:
                 del target[card_id]
+
+
+def replace_board(
+    room: Room,
+    cards: dict[str, dict[str, Any]],
+    clusters: dict[str, dict[str, Any]],
+    tallies: dict[str, Any],
+) -> None:
+    """Make the board's cards, clusters and vote results equal to these, in one transaction.
+
+    A restore (server/sessions.py) keeps history: cards and clusters not in the target are
+    deleted, missing ones created with their old ids, and of the others only the fields
+    that differ are written. `meta` (the room's settings) is left alone.
+    """
+    with room.doc.transaction(origin=SERVER_ORIGIN):
+        _replace_entries(room.doc.get(CARDS, type=Map), cards, _CARD_VALUE_FIELDS, "text")
+        _replace_entries(room.doc.get(CLUSTERS, type=Map), clusters, CLUSTER_FIELDS, "title")
+        results = room.doc.get(VOTES, type=Map)
+        for card_id in [key for key in results.keys() if key not in tallies]:
+            del results[card_id]
+        for card_id, value in tallies.items():
+            if results.get(card_id) != value:
+                results[card_id] = value
+
+
+def _replace_entries(
+    live: Map, target: dict[str, dict[str, Any]], fields: tuple[str, ...], text_field: str
+) -> None:
+    for entry_id in [key for key in live.keys() if key not in target]:
+        del live[entry_id]
+    for entry_id, values in target.items():
+        text = str(values.get(text_field, ""))
+        entry = live.get(entry_id)
+        if not isinstance(entry, Map):
+            scalars = {key: values[key] for key in fields if key in values}
+            live[entry_id] = Map({**scalars, text_field: Text(text)})
+            continue
+        for key in fields:
+            if key not in values:
+                if key in entry:
+                    del entry[key]
+            elif entry.get(key) != values[key]:
+                entry[key] = values[key]
+        current = entry.get(text_field)
+        if not isinstance(current, Text):
+            entry[text_field] = Text(text)
+        else:
+            _rewrite(current, text)
+
+
+def _rewrite(text: Text, wanted: str) -> None:
+    """Change a Y.Text into `wanted`, touching only the part between common ends."""
+    old = str(text)
+    if old == wanted:
+        return
+    start = 0
+    while start < min(len(old), len(wanted)) and old[start] == wanted[start]:
+        start += 1
+    end_old, end_new = len(old), len(wanted)
+    while end_old > start and end_new > start and old[end_old - 1] == wanted[end_new - 1]:
+        end_old -= 1
+        end_new -= 1
+    # pycrdt counts positions in UTF-8 bytes.
+    at = len(old[:start].encode())
+    if end_old > start:
+        del text[at : at + len(old[start:end_old].encode())]
+    if end_new > start:
+        text.insert(at, wanted[start:end_new])
