@@ -547,7 +547,12 @@ def test_follow_me(new_context: Any) -> None:
     expect(par.get_by_test_id("follow")).to_contain_text("Not following")
     before = par.evaluate(centre)
     fac.get_by_test_id("tool-zoom-out").click()
-    fac.wait_for_timeout(400)  # a leader update would arrive within ~150 ms
+    # the leader's new viewport reaches the participant (awareness), which no longer follows it
+    par.wait_for_function(
+        """z => [...window.koprade.provider.awareness.getStates().values()]
+          .some(s => s.viewport && Math.abs(s.viewport.zoom - z) < 0.01)""",
+        arg=fac.evaluate("window.koprade.vp.z"),
+    )
     assert par.evaluate(centre) == before
     par.get_by_test_id("follow-toggle").click()  # follow again
     par.wait_for_function(

@@ -968,6 +968,8 @@ export function renderBoard(app, room, session, opts = {}) {
     if (g.kind === 'card' || g.kind === 'cluster' || g.kind === 'resize') {
       if (g.moved) {
         flushDrag(true);
+        // cards whose move was not written (the phase or lock changed meanwhile) snap back
+        if (g.kind !== 'resize') for (const id of g.starts.keys()) renderCard(id);
         if (g.kind === 'card') {
           for (const id of g.ids) cardEls.get(id)?.el.classList.remove('dragging');
           updateMembership(g.ids);
