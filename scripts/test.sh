@@ -34,7 +34,7 @@ if [ ! -x /usr/bin/pdftoppm ] || [ ! -x /usr/bin/pdftotext ]; then
   apt-get update -qq
   apt-get install -y -qq poppler-utils >/dev/null
 fi
-/usr/bin/pdftoppm -v 2>&1 | head -n 1
+/usr/bin/pdftoppm -v 2>&1 | sed -n 1p
 
 log "PostgreSQL on 127.0.0.1:5432"
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
