@@ -172,6 +172,18 @@ def test_lock_freezes_participants(new_context: Any) -> None:
     expect(par.get_by_test_id("tool-new-card")).to_be_enabled()
     add_card(par, "After the lock", at=(500, 400))
     expect(card(fac, "After the lock")).to_have_count(1)
+
+    # editOthers off: participants edit only their own cards (moving stays allowed)
+    expect(fac.get_by_test_id("switch-edit-others")).to_be_checked()  # the server's default
+    switch(fac, "switch-edit-others", False)
+    expect(par.get_by_test_id("flag-own-only")).to_be_visible()
+    card(par, "Vadītājas kartīte").dblclick()
+    expect(par.get_by_test_id("card-editor")).to_have_count(0)
+    expect(par.get_by_test_id("notice").last).to_contain_text("facilitator allows")
+    card(par, "After the lock").dblclick()
+    expect(par.get_by_test_id("card-editor")).to_be_focused()
+    par.get_by_test_id("card-editor").press("Escape")
+    assert par.evaluate("window.koprade.generation") == 0
     no_errors(fac, par)
 
 
@@ -344,7 +356,7 @@ def test_shared_timer(new_context: Any) -> None:
     no_errors(fac, par)
 
 
-def test_silent_brainstorming_and_reveal(new_context: Any) -> None:
+def test_silent_brainstorming_and_reveal(new_context: Any, artifacts: Path) -> None:
     fac, par, _room, _code = two_people(new_context, "Klusā ģenerēšana")
     panel = open_panel(fac)
     switch(fac, "switch-private", True)
@@ -368,6 +380,7 @@ def test_silent_brainstorming_and_reveal(new_context: Any) -> None:
     # it survives a reload of the participant's tab
     par.reload()
     expect(card(par, "Slepena ideja")).to_have_attribute("data-private", "true")
+    par.screenshot(path=str(artifacts / "silent-brainstorming-participant.png"))
 
     panel.get_by_test_id("reveal").click()
     expect(panel.get_by_test_id("fac-status-private")).to_have_text("Atklātas idejas: 1")
@@ -452,7 +465,7 @@ def test_observer_is_read_only(new_context: Any) -> None:
     assert [e for e in errors if "WebSocket" not in e] == []
 
 
-def test_rejected_update_starts_over(new_context: Any) -> None:
+def test_rejected_update_starts_over(new_context: Any, artifacts: Path) -> None:
     """A change the server refuses (here forced past the UI) closes with 4409: the client explains
     and starts over with a fresh document that holds the server's state only."""
     fac, par, _room, _code = two_people(new_context, "Atteikums")
@@ -469,7 +482,8 @@ def test_rejected_update_starts_over(new_context: Any) -> None:
     )
     notice = par.get_by_test_id("restart-notice")
     expect(notice).to_be_visible()
-    expect(notice).to_contain_text("did not accept your last change")
+    par.screenshot(path=str(artifacts / "rejected-update-participant.png"))
+    expect(notice).to_contain_text("did not accept your last change (not allowed in this phase)")
     par.wait_for_function("window.koprade.generation === 1")
     assert par.evaluate("window.koprade.doc.clientID") != old_client
     expect(par.get_by_test_id("connection")).to_have_attribute("data-state", "connected")

@@ -36,7 +36,7 @@ export function createPhaseBanner(state, extras = []) {
     if (phase === 'closed') list.push(flag('lock', t('flagClosed'), 'flag-closed', 'flag-warn'));
     if (state.privateMode) list.push(flag('eyeOff', t('flagPrivate'), 'flag-private'));
     if (state.isObserver) list.push(flag('eye', t('flagObserver'), 'flag-observer'));
-    else if (!state.isFacilitator && state.editOthers && state.participantMay('edit')) list.push(flag('edit', t('flagEditOthers'), 'flag-edit-others'));
+    else if (!state.isFacilitator && !state.editOthers && state.participantMay('edit')) list.push(flag('edit', t('flagOwnOnly'), 'flag-own-only'));
     if (state.anonymous) list.push(flag('mask', t('flagAnonymous'), 'flag-anonymous'));
     flags.replaceChildren(...list);
     el.classList.toggle('frozen', !state.isFacilitator && state.frozen);

@@ -1268,7 +1268,10 @@ export function renderBoard(app, room, session, opts = {}) {
   function startOver(closeReason) {
     if (startingOver || fatal) return;
     startingOver = true;
-    const reason = (state.rejected && state.rejected.reason) || String(closeReason || '').replace(/^update rejected:\s*/i, '');
+    // the rule in the user's language when we know it, else the server's own words
+    const rule = state.rejected ? `rejectRule_${state.rejected.rule}` : '';
+    const reason = (rule && t(rule) !== rule ? t(rule) : '')
+      || (state.rejected && state.rejected.reason) || String(closeReason || '').replace(/^update rejected:\s*/i, '');
     const notice = reason ? t('rejectedNotice', { reason }) : t('rejectedNoticePlain');
     window.setTimeout(() => {
       unmount();
