@@ -357,7 +357,7 @@ def test_shared_timer(new_context: Any) -> None:
 
 
 def test_silent_brainstorming_and_reveal(new_context: Any, artifacts: Path) -> None:
-    fac, par, _room, _code = two_people(new_context, "Klusā ģenerēšana")
+    fac, par, _room, _code = two_people(new_context, "Klusā prāta vētra")
     panel = open_panel(fac)
     switch(fac, "switch-private", True)
     expect(par.get_by_test_id("flag-private")).to_be_visible()
@@ -595,9 +595,10 @@ def test_facilitator_panel_screenshots(new_context: Any, artifacts: Path) -> Non
         expect(par.get_by_test_id("votes-left")).to_contain_text("3 no 5")
         par.screenshot(path=str(artifacts / f"facilitation-voting-{name}.png"))
         panel = open_panel(fac)
-        panel.get_by_test_id("timer-start").click()
+        press = "tap" if name == "tablet" else "click"  # the tablet uses touch
+        getattr(panel.get_by_test_id("timer-start"), press)()
         expect(fac.get_by_test_id("timer-box")).to_be_visible()
-        panel.get_by_test_id("vote-close").click()
+        getattr(panel.get_by_test_id("vote-close"), press)()
         expect(panel.get_by_test_id("result")).to_have_count(1)
         expect(fac.get_by_test_id("fac-person")).to_have_count(2)
         fac.screenshot(path=str(artifacts / f"facilitation-results-{name}.png"))
