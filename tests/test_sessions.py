@@ -7,7 +7,10 @@ and endpoints over HTTP; retention is checked with `koprade purge` on a real SQL
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,9 +22,20 @@ from pycrdt import Doc, Map, Text
 from server.config import Settings
 from server.crdt.board import board_to_json
 from server.sessions import builtin_templates, localized
-from tests.support.servers import InProcessServer
+from tests.support.servers import ROOT, InProcessServer
 from tests.support.yclient import YClient, card, wait_until
-from tests.test_cli import koprade
+
+
+def koprade(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The `koprade` command line, run as a separate process."""
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @dataclass
