@@ -47,15 +47,19 @@ def card(page: Any, text: str) -> Any:
 
 def add_card(page: Any, text: str, at: tuple[float, float] | None = None) -> Any:
     """Double-click the background at `at` (canvas-relative) or use the toolbar, then type."""
-    before = page.get_by_test_id("card").count()
+    # ids, not a count: a card of someone else may arrive meanwhile
+    before = set(
+        page.eval_on_selector_all('[data-testid="card"]', "els => els.map(e => e.dataset.id)")
+    )
     if at is None:
         page.get_by_test_id("tool-new-card").click()
     else:
         page.get_by_test_id("canvas").dblclick(position={"x": at[0], "y": at[1]})
     editor = page.get_by_test_id("card-editor")
     expect(editor).to_be_focused()
-    expect(page.get_by_test_id("card")).to_have_count(before + 1)
+    expect(page.locator(".card.editing")).to_have_count(1)
     card_id = page.locator(".card.editing").get_attribute("data-id")
+    assert card_id and card_id not in before
     if text:
         editor.press_sequentially(text)
     editor.press("Escape")

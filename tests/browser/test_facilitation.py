@@ -403,7 +403,7 @@ def test_silent_brainstorming_and_reveal(new_context: Any, artifacts: Path) -> N
 
 
 def test_remove_participant(new_context: Any) -> None:
-    fac, par, room, _code = two_people(new_context, "Izņemšana")
+    fac, par, _room, _code = two_people(new_context, "Izņemšana")
     panel = open_panel(fac)
     person = panel.get_by_test_id("fac-person").filter(has_text="Jānis")
     expect(person).to_have_count(1)
@@ -625,6 +625,7 @@ def test_facilitation_accessibility_axe(new_context: Any) -> None:
     join_room(par, code, "Jānis")
     add_card(fac, "Pirmā ideja", at=(250, 220))
     switch(fac, "switch-private", True)
+    expect(par.get_by_test_id("flag-private")).to_be_visible()  # else the card would be shared
     add_card(par, "Private idea", at=(500, 220))
     expect(fac.get_by_test_id("fac-person")).to_have_count(2)
     assert axe_violations(fac) == [], "facilitator panel"
