@@ -19,9 +19,9 @@ from starlette.responses import JSONResponse, Response
 
 from server import insight
 from server.crdt.board import board_counts
+from server.errors import ApiError
 from server.exports import NoCodeAvailable, create_room_record, iso, load_stored_board
 from server.ids import is_room_id, new_participant_id, normalize_code
-from server.rooms.facilitation import CommandError
 from server.services import Services, services_of
 from server.storage.store import RoomRecord
 from server.tokens import Claims, InvalidToken
@@ -32,15 +32,6 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_TITLE_LENGTH = 200
 MAX_NAME_LENGTH = 60
 _CODE_ATTEMPTS = 20
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, error: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error = error
-        self.message = message
-        self.extra = extra
 
 
 async def api_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -140,12 +131,20 @@ async def create_room(request: Request) -> JSONResponse:
     )
     board = None
     if data.get("template") is not None:  # a template's board (server/sessions.py)
-        try:
-            _, board = await services.sessions.template(
-                data["template"], data.get("lang", "lv"), include_saved=True
-            )
-        except CommandError as exc:
-            raise ApiError(exc.status, exc.error, exc.message, **exc.extra) from exc
+        _, board = await services.sessions.template(
+            data["template"], data.get("lang", "lv"), include_saved=True
+        )
+    return await open_room(request, services, title, name, board)
+
+
+async def open_room(
+    request: Request,
+    services: Services,
+    title: str,
+    name: str,
+    board: dict[str, Any] | None = None,
+) -> JSONResponse:
+    """A new room, `board` (a JSON export) its first board, `name` its facilitator: 201."""
     try:
         record = await create_room_record(services.store, title, _CODE_ATTEMPTS)
     except NoCodeAvailable as exc:
@@ -254,11 +253,7 @@ async def run_command(request: Request) -> JSONResponse:
     room_id = request.path_params["room_id"]
     claims = await room_claims(request, services, room_id)
     body = await json_body(request)
-    try:
-        result = await services.facilitation.run(claims, body)
-    except CommandError as exc:
-        raise ApiError(exc.status, exc.error, exc.message, **exc.extra) from exc
-    return JSONResponse(result)
+    return JSONResponse(await services.facilitation.run(claims, body))
 
 
 async def facilitator_claims(request: Request, services: Services, room_id: str) -> Claims:

@@ -13,6 +13,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from server import api, transfer
 from server.config import Settings
+from server.errors import ApiError
 from server.metrics import Metrics
 from server.rooms.activity import Activity
 from server.rooms.facilitation import Facilitation
@@ -97,7 +98,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[Middleware(SecurityHeaders)],
-        exception_handlers={api.ApiError: api.api_error_handler, HTTPException: api.http_error},
+        exception_handlers={ApiError: api.api_error_handler, HTTPException: api.http_error},
         lifespan=lifespan,
     )
     app.state.koprade = services

@@ -42,11 +42,12 @@ from server.crdt.board import (
 )
 from server.crdt.meta import read_meta
 from server.crdt.rules import PHASES
+from server.errors import ApiError
 from server.exports import export_json, iso, load_stored_board
 from server.reports.importer import import_board
 from server.rooms import writes
 from server.rooms.connection import CLOSE_ROOM_NOT_FOUND
-from server.rooms.facilitation import CommandError, Facilitation
+from server.rooms.facilitation import Facilitation
 from server.rooms.manager import RoomManager, RoomNotFound
 from server.rooms.room import Room
 from server.storage.sessions import SessionStore, SnapshotRecord, TemplateRecord
@@ -62,7 +63,7 @@ PURGE_INTERVAL_SECONDS = 3600.0
 MAX_SNAPSHOT_ID = 2**63  # ids are BIGINT; a larger number in a URL finds nothing
 
 
-class SessionError(CommandError):
+class SessionError(ApiError):
     """A refused session request: HTTP status, error slug, message (like commands)."""
 
 

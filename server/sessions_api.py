@@ -6,7 +6,6 @@ error is a 4xx with `{"error", "message"}` like the rest of the API.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -14,17 +13,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.api import (
-    ApiError,
     check_organizer_key,
     facilitator_claims,
     json_body,
-    new_room_body,
+    open_room,
     room_record,
     text_field,
 )
-from server.exports import NoCodeAvailable, create_room_record, export_json
-from server.ids import new_participant_id
-from server.rooms.facilitation import CommandError
+from server.errors import ApiError
+from server.exports import export_json
 from server.services import Services, services_of
 from server.sessions import snapshot_entry
 from server.tokens import Claims
@@ -32,20 +29,6 @@ from server.tokens import Claims
 MAX_SNAPSHOT_NAME = 200
 MAX_TEMPLATE_NAME = 200
 MAX_TEMPLATE_DESCRIPTION = 1000
-
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-def _refusals(endpoint: Endpoint) -> Endpoint:
-    """Session errors (CommandError) as the API's JSON errors."""
-
-    async def run(request: Request) -> Response:
-        try:
-            return await endpoint(request)
-        except CommandError as exc:
-            raise ApiError(exc.status, exc.error, exc.message, **exc.extra) from exc
-
-    return run
 
 
 async def _facilitator(request: Request) -> tuple[Services, str, Claims]:
@@ -66,31 +49,6 @@ async def _optional_body(request: Request) -> dict[str, Any]:
 
 async def _names(services: Services, room_id: str) -> dict[str, str]:
     return {p.id: p.name for p in await services.store.list_participants(room_id)}
-
-
-async def open_room(
-    request: Request,
-    services: Services,
-    title: str,
-    name: str,
-    board: dict[str, Any] | None = None,
-) -> JSONResponse:
-    """A new room with `board` (a JSON export) as its first board and `name` facilitating.
-
-    The 201 response is the one of POST /api/rooms.
-    """
-    try:
-        record = await create_room_record(services.store, title)
-    except NoCodeAvailable as exc:
-        raise ApiError(
-            503, "no_code_available", "could not allocate a join code, try again"
-        ) from exc
-    if board is not None:
-        await services.sessions.seed(record.id, board)
-    participant = new_participant_id()
-    await services.store.add_participant(record.id, participant, name, "facilitator")
-    body = new_room_body(request, services, record, participant, name)
-    return JSONResponse(body, status_code=201)
 
 
 def _no_store(response: Response) -> Response:
@@ -231,20 +189,20 @@ async def room_data(request: Request) -> Response:
 def session_routes() -> list[Route]:
     snapshot = "/api/rooms/{room_id}/snapshots/{snapshot_id:int}"
     return [
-        Route("/api/rooms/{room_id}", _refusals(delete_room), methods=["DELETE"]),
-        Route("/api/rooms/{room_id}/data", _refusals(room_data), methods=["GET"]),
-        Route("/api/rooms/{room_id}/snapshots", _refusals(list_snapshots), methods=["GET"]),
-        Route("/api/rooms/{room_id}/snapshots", _refusals(take_snapshot), methods=["POST"]),
-        Route(snapshot, _refusals(view_snapshot), methods=["GET"]),
-        Route(snapshot, _refusals(delete_snapshot), methods=["DELETE"]),
-        Route(snapshot + "/restore", _refusals(restore_snapshot), methods=["POST"]),
-        Route(snapshot + "/duplicate", _refusals(duplicate_snapshot), methods=["POST"]),
-        Route("/api/rooms/{room_id}/templates", _refusals(save_template), methods=["POST"]),
+        Route("/api/rooms/{room_id}", (delete_room), methods=["DELETE"]),
+        Route("/api/rooms/{room_id}/data", (room_data), methods=["GET"]),
+        Route("/api/rooms/{room_id}/snapshots", (list_snapshots), methods=["GET"]),
+        Route("/api/rooms/{room_id}/snapshots", (take_snapshot), methods=["POST"]),
+        Route(snapshot, (view_snapshot), methods=["GET"]),
+        Route(snapshot, (delete_snapshot), methods=["DELETE"]),
+        Route(snapshot + "/restore", (restore_snapshot), methods=["POST"]),
+        Route(snapshot + "/duplicate", (duplicate_snapshot), methods=["POST"]),
+        Route("/api/rooms/{room_id}/templates", (save_template), methods=["POST"]),
         Route(
             "/api/rooms/{room_id}/templates/{template_id}",
-            _refusals(delete_template),
+            (delete_template),
             methods=["DELETE"],
         ),
-        Route("/api/templates", _refusals(list_templates), methods=["GET"]),
-        Route("/api/templates/{template_id}", _refusals(view_template), methods=["GET"]),
+        Route("/api/templates", (list_templates), methods=["GET"]),
+        Route("/api/templates/{template_id}", (view_template), methods=["GET"]),
     ]

@@ -16,7 +16,6 @@ from starlette.responses import JSONResponse, Response
 from server.api import (
     MAX_NAME_LENGTH,
     MAX_TITLE_LENGTH,
-    ApiError,
     board_doc,
     check_organizer_key,
     facilitator_claims,
@@ -25,6 +24,7 @@ from server.api import (
     room_record,
     text_field,
 )
+from server.errors import ApiError
 from server.exports import NoCodeAvailable, export_json, import_room
 from server.reports import FORMATS, LANGUAGES, InvalidExport, export_filename, read_export, render
 from server.services import services_of

@@ -16,6 +16,7 @@ from typing import Any
 from server.crdt.messages import encode_koprade
 from server.crdt.meta import STOPPED_TIMER
 from server.crdt.rules import FACILITATOR, OBSERVER, PHASES, VOTING_PHASE
+from server.errors import ApiError
 from server.rooms import writes
 from server.rooms.connection import CLOSE_FORBIDDEN
 from server.rooms.manager import RoomManager, RoomNotFound, private_board_id
@@ -30,19 +31,8 @@ MAX_TIMER_SECONDS = 24 * 3600
 MAX_VOTES_PER_PARTICIPANT = 100
 
 
-class CommandError(Exception):
-    """A refused command: HTTP status, error slug and a message for people."""
-
-    def __init__(self, status: int, error: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error = error
-        self.message = message
-        self.extra = extra
-
-
-def _field_error(field: str, message: str) -> CommandError:
-    return CommandError(422, "invalid_field", message, field=field)
+def _field_error(field: str, message: str) -> ApiError:
+    return ApiError(422, "invalid_field", message, field=field)
 
 
 def _bool(body: dict[str, Any], field: str) -> bool:
@@ -121,22 +111,22 @@ class Facilitation:
     # -- commands ----------------------------------------------------------------------------
 
     async def run(self, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
-        """Check and apply one command; raises CommandError."""
+        """Check and apply one command; raises ApiError."""
         name = body.get("command")
         handler = _FACILITATOR_COMMANDS.get(name) if isinstance(name, str) else None
         if handler is not None:
             if claims.role != FACILITATOR:
-                raise CommandError(403, "facilitator_only", f"only facilitators can {name}")
+                raise ApiError(403, "facilitator_only", f"only facilitators can {name}")
         else:
             handler = _VOTER_COMMANDS.get(name) if isinstance(name, str) else None
             if handler is None:
-                raise CommandError(400, "unknown_command", f"unknown command {name!r}")
+                raise ApiError(400, "unknown_command", f"unknown command {name!r}")
             if claims.role == OBSERVER:
-                raise CommandError(403, "observer", "observers cannot vote")
+                raise ApiError(403, "observer", "observers cannot vote")
         try:
             room = await self.rooms.acquire(claims.room)
         except RoomNotFound as exc:
-            raise CommandError(404, "room_not_found", "no such room") from exc
+            raise ApiError(404, "room_not_found", "no such room") from exc
         try:
             result = await handler(self, room, claims, body)
         finally:
@@ -171,9 +161,7 @@ class Facilitation:
                 "phases", f"'phases' must list distinct phases from {', '.join(PHASES)}"
             )
         if room.settings["phase"] not in phases:
-            raise CommandError(
-                409, "last_phase_missing", "the current phase must stay in the sequence"
-            )
+            raise ApiError(409, "last_phase_missing", "the current phase must stay in the sequence")
         writes.write_meta(room, phases=phases)
         return {"phases": phases}
 
@@ -212,7 +200,7 @@ class Facilitation:
         if participant == claims.participant:
             raise _field_error("participant", "you cannot remove yourself")
         if not await self.store.remove_participant(room.id, participant):
-            raise CommandError(404, "participant_not_found", "no such participant in this room")
+            raise ApiError(404, "participant_not_found", "no such participant in this room")
         self._removed.setdefault(room.id, set()).add(participant)
         boards = [room, self.rooms.rooms.get(private_board_id(room.id, participant))]
         for board in boards:
@@ -251,7 +239,7 @@ class Facilitation:
         elif action == "stop":
             timer = {**STOPPED_TIMER, "durationMs": timer.get("durationMs", 0)}
         elif action in ("pause", "resume", "add"):
-            raise CommandError(409, "timer_state", f"cannot {action} a timer that is {state}")
+            raise ApiError(409, "timer_state", f"cannot {action} a timer that is {state}")
         else:
             raise _field_error("action", "'action' must be start, pause, resume, add or stop")
         writes.write_meta(room, timer=timer)
@@ -339,21 +327,21 @@ class Facilitation:
     ) -> dict[str, Any]:
         voting = room.settings["voting"]
         if room.settings["phase"] != VOTING_PHASE:
-            raise CommandError(409, "wrong_phase", "voting is only possible in the vote phase")
+            raise ApiError(409, "wrong_phase", "voting is only possible in the vote phase")
         if voting["state"] != "open":
-            raise CommandError(409, "voting_closed", "the facilitator has closed the vote")
+            raise ApiError(409, "voting_closed", "the facilitator has closed the vote")
         votes = await self._room_votes(room.id)
         mine = votes.setdefault(claims.participant, {})
         current = mine.get(card_id, 0)
         if delta > 0:
             if room.card_author(card_id) is None:
-                raise CommandError(404, "card_not_found", "no such card on the board")
+                raise ApiError(404, "card_not_found", "no such card on the board")
             if sum(mine.values()) >= int(voting["perParticipant"]):
-                raise CommandError(409, "no_votes_left", "you have used all your votes")
+                raise ApiError(409, "no_votes_left", "you have used all your votes")
             if current >= int(voting["perCard"]):
-                raise CommandError(409, "card_limit", "you cannot give this card more votes")
+                raise ApiError(409, "card_limit", "you cannot give this card more votes")
         elif current == 0:
-            raise CommandError(409, "no_vote_to_remove", "you have no vote on this card")
+            raise ApiError(409, "no_vote_to_remove", "you have no vote on this card")
         await self.store.set_vote(room.id, claims.participant, card_id, current + delta)
         if current + delta:
             mine[card_id] = current + delta
@@ -374,7 +362,7 @@ class Facilitation:
     @_command("voting")
     async def _voting(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
         if any(cards for cards in (await self._room_votes(room.id)).values()):
-            raise CommandError(409, "votes_cast", "reset the votes before changing the rules")
+            raise ApiError(409, "votes_cast", "reset the votes before changing the rules")
         voting = dict(room.settings["voting"])
         if "perParticipant" in body:
             voting["perParticipant"] = _int(body, "perParticipant", 1, MAX_VOTES_PER_PARTICIPANT)
