@@ -31,13 +31,17 @@ log = logging.getLogger("koprade.app")
 
 def create_app(settings: Settings) -> Starlette:
     store = Store.for_settings(settings.data_dir, settings.database_url)
+    metrics = Metrics()
     rooms = RoomManager(
         store,
         commit_interval=settings.commit_interval,
         compact_after=settings.compact_after,
         idle_seconds=settings.room_idle_seconds,
         fanout_interval=settings.fanout_interval,
+        on_commit=metrics.committed,
+        on_relay=metrics.relayed,
     )
+    metrics.watch(rooms)
     facilitation = Facilitation(store, rooms)
     activity = Activity(store)
     services = Services(
@@ -47,7 +51,7 @@ def create_app(settings: Settings) -> Starlette:
         signer=TokenSigner(load_or_create_secret(settings.data_dir, settings.secret)),
         facilitation=facilitation,
         activity=activity,
-        metrics=Metrics(rooms),
+        metrics=metrics,
         sessions=Sessions(
             store,
             rooms,

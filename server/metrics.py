@@ -23,7 +23,9 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 
 
 class Metrics:
-    def __init__(self, rooms: RoomManager) -> None:
+    """Build it first, hand `relayed`/`committed` to the rooms, then `watch()` them."""
+
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
         received = Counter(
             "koprade_messages_received",
@@ -55,12 +57,24 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
-        Gauge("koprade_rooms_loaded", "Rooms in memory", registry=self.registry).set_function(
-            lambda: len(rooms.rooms)
+        self._rooms_loaded = Gauge(
+            "koprade_rooms_loaded", "Rooms in memory", registry=self.registry
         )
-        Gauge(
+        self._connections = Gauge(
             "koprade_connections", "Open WebSocket connections", registry=self.registry
-        ).set_function(rooms.connection_count)
+        )
+
+    def watch(self, rooms: RoomManager) -> None:
+        """Read room and connection counts from `rooms` whenever Prometheus scrapes."""
+        self._rooms_loaded.set_function(lambda: len(rooms.rooms))
+        self._connections.set_function(rooms.connection_count)
+
+    def relayed(self, delay: float, frames: int) -> None:
+        self.fanout_delay.observe(delay)
+        self.frames_sent.inc(frames)
+
+    def committed(self, seconds: float) -> None:
+        self.commit_seconds.observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

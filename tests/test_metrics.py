@@ -37,6 +37,13 @@ async def test_metrics_follow_rooms_connections_messages_and_errors(
     assert figures[("koprade_connections", ())] == 2
     assert figures[("koprade_messages_received_total", (("type", "SyncUpdate"),))] >= 1
     assert figures[("koprade_messages_received_total", (("type", "SyncStep1"),))] >= 2
+    assert figures[("koprade_frames_sent_total", ())] >= 1, "the relay to the watcher"
+    assert figures[("koprade_fanout_delay_seconds_count", ())] >= 1
+    await wait_until(
+        lambda: server.services.rooms.writer.pending_count() == 0, message="the commit"
+    )
+    figures = await scrape(server)
+    assert figures[("koprade_commit_seconds_count", ())] >= 1
 
     writer.doc.get("meta", type=Map)["phase"] = "closed"  # refused: server-only
     await writer.wait_closed()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from server.crdt.board import new_board
@@ -49,9 +49,17 @@ class RoomManager:
         compact_after: int,
         idle_seconds: float,
         fanout_interval: float,
+        on_commit: Callable[[float], None] | None = None,
+        on_relay: Callable[[float, int], None] | None = None,
     ) -> None:
         self.store = store
-        self.writer = UpdateWriter(store, interval=commit_interval, on_flushed=self._on_flushed)
+        self.writer = UpdateWriter(
+            store,
+            interval=commit_interval,
+            on_flushed=self._on_flushed,
+            on_committed=on_commit,
+        )
+        self._on_relay = on_relay
         self._compact_after = compact_after
         self._idle_seconds = idle_seconds
         self._fanout_interval = fanout_interval
@@ -130,6 +138,7 @@ class RoomManager:
             persist=self.writer.enqueue,
             fanout_interval=self._fanout_interval,
             private_owner=private_owner or None,
+            on_relay=self._on_relay,
         )
         if not private_owner:
             complete_meta(room, record.title, {p.id: p.name for p in people})

@@ -73,6 +73,7 @@ class Room:
         persist: Callable[[str, bytes], None],
         fanout_interval: float,
         private_owner: str | None = None,
+        on_relay: Callable[[float, int], None] | None = None,
     ) -> None:
         self.id = room_id
         self.doc = doc
@@ -103,6 +104,10 @@ class Room:
         self._applying: tuple[Connection, bytes] | None = None
         self._relay_handle: asyncio.Handle | None = None
         self._last_relay = 0.0
+        # When the oldest change of the pending batch arrived, and who hears of each relay
+        # (delay since then, frames queued): the metrics.
+        self._batch_since = 0.0
+        self._on_relay = on_relay
         self._loop = asyncio.get_running_loop()
         self.awareness = Awareness(doc)
         # Which connection published each awareness client id (see _apply_awareness).
@@ -312,7 +317,9 @@ class Room:
         """
         if self._relay_handle is not None or self.closed:
             return
-        wait = self._last_relay + self._fanout_interval - time.monotonic()
+        now = time.monotonic()
+        self._batch_since = now
+        wait = self._last_relay + self._fanout_interval - now
         if wait <= 0:
             self._relay_handle = self._loop.call_soon(self._relay)
         else:
@@ -341,14 +348,19 @@ class Room:
             self._update_origins.clear()
             self._awareness_origins.clear()
         self.relays += 1
+        frames = 0
         for connection in list(self.connections):
             try:
                 if update_frame is not None and connection is not update_skip:
                     connection.send(update_frame)
+                    frames += 1
                 if awareness_frame is not None and connection is not awareness_skip:
                     connection.send(awareness_frame)
+                    frames += 1
             except Exception:  # one connection's failure must never stop the relay
                 connection.log.exception("relay to connection failed")
+        if self._on_relay is not None:
+            self._on_relay(self._last_relay - self._batch_since, frames)
 
     @staticmethod
     def _single_origin(origins: set[Connection | None]) -> Connection | None:

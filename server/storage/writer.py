@@ -45,6 +45,7 @@ class UpdateWriter:
         *,
         interval: float = 0.1,
         on_flushed: FlushCallback | None = None,
+        on_committed: Callable[[float], None] | None = None,
         max_batch: int = 10_000,
         max_backoff: float = 5.0,
     ) -> None:
@@ -55,6 +56,7 @@ class UpdateWriter:
         self._store = store
         self.interval = interval
         self._on_flushed = on_flushed
+        self._on_committed = on_committed  # gets each commit's duration (metrics)
         self._max_batch = max_batch
         self._max_backoff = max_backoff
         self._queue: deque[_Pending] = deque()
@@ -224,6 +226,8 @@ class UpdateWriter:
                 del self._room_last_seq[item.room_id]
         self._committed_seq = items[-1].seq
         self.last_flush_seconds = loop.time() - started
+        if self._on_committed is not None:
+            self._on_committed(self.last_flush_seconds)
         if self.consecutive_failures:
             logger.info("storing updates works again after %d failures", self.consecutive_failures)
         self.consecutive_failures = 0
