@@ -158,9 +158,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        from server.serve import serve
+        from server.serve import run
 
-        return asyncio.run(serve(settings_from(args)))
+        return run(settings_from(args))
     if args.command == "rooms":
         return asyncio.run(_list_rooms(args))
     if args.command == "export":

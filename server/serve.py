@@ -27,6 +27,9 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         # and one relay is sent to every connection as the same bytes.
         ws_per_message_deflate=False,
         lifespan="on",
+        # uvloop (a dependency through uvicorn[standard]) when importable, else asyncio's own
+        # loop. Only `run()` below uses it: `serve()` runs in whatever loop it is awaited in.
+        loop="auto",
         log_config=None,
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
@@ -47,7 +50,21 @@ class AnnouncingServer(uvicorn.Server):
         return f"http://{host}:{port}"
 
 
+def run(settings: Settings) -> int:
+    """Serve until SIGINT/SIGTERM in a new event loop of uvicorn's choice (uvloop if installed).
+
+    uvloop's transports and scheduler do the per-frame work (one socket write per message
+    per client, the wake-ups) in C; on the many-rooms benchmark that cut the server's CPU
+    per delivered update by 10-16 % in back-to-back runs (docs/benchmarks.md).
+    """
+    configure_logging(settings.log_level, settings.log_format)
+    server = AnnouncingServer(uvicorn_config(settings))
+    server.run()
+    return 0 if server.started else 1
+
+
 async def serve(settings: Settings) -> int:
+    """Serve in the running event loop (for embedding; the command line uses `run`)."""
     configure_logging(settings.log_level, settings.log_format)
     server = AnnouncingServer(uvicorn_config(settings))
     await server.serve()
