@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Insert,
     delete,
     event,
     func,
@@ -455,48 +454,65 @@ class Store:
                 )
             ).all()
         last = int(rows[-1].id) if rows else upto
-        self._log_lengths[room_id] = len(rows)
+        # Counted here unless this process already knows it (merged rows hold several).
+        self._log_lengths.setdefault(room_id, len(rows))
         return StoredDocument(
             snapshot=bytes(snap.data) if snap is not None else None,
             updates=[bytes(row.data) for row in rows],
             last_update_id=last,
         )
 
-    async def append_updates(self, batch: list[tuple[str, bytes]]) -> dict[str, tuple[int, int]]:
+    async def append_updates(
+        self, batch: list[tuple[str, bytes]], *, counts: list[int] | None = None
+    ) -> dict[str, tuple[int, int]]:
         """Append a group-commit batch in ONE transaction, keeping batch order in the ids.
 
-        Returns, per room in the batch, ``(last_update_id, log_length)`` where log_length
-        counts the room's update rows after its snapshot, i.e. what compaction would fold.
+        ``counts[i]`` is how many client updates row ``i`` holds (1 each by default; a
+        merged row holds several). Returns, per room in the batch, ``(last_update_id,
+        log_length)`` where log_length counts the updates in the room's log after its
+        snapshot, i.e. what compaction would fold. (Rows this process did not write, or
+        that a compaction left, count as one update each.)
         """
         if not batch:
             return {}
+        if counts is not None and len(counts) != len(batch):
+            raise ValueError("counts must give one number per row")
         created = _now()
         params = [{"room_id": room, "data": data, "created": created} for room, data in batch]
-        # sort_by_parameter_order makes SQLAlchemy assign server-generated ids in
-        # parameter order (INSERT .. SELECT .. ORDER BY on PostgreSQL), so id order is
-        # batch order on every dialect.
-        stmt: Insert = room_updates.insert()
-        stmt_ret = stmt.returning(room_updates.c.id, sort_by_parameter_order=True)
+        rows_per_room: dict[str, int] = {}
         batch_counts: dict[str, int] = {}
-        for room, _ in batch:
-            batch_counts[room] = batch_counts.get(room, 0) + 1
+        for i, (room, _) in enumerate(batch):
+            rows_per_room[room] = rows_per_room.get(room, 0) + 1
+            batch_counts[room] = batch_counts.get(room, 0) + (1 if counts is None else counts[i])
+        stmt = room_updates.insert()
+        if len(rows_per_room) == len(batch):
+            # One row per room (what the group commit writes): there is no order to keep
+            # inside the batch, so one multi-row INSERT whose RETURNING names each row's room.
+            stmt_ret = stmt.returning(room_updates.c.room_id, room_updates.c.id)
+        else:
+            # Several rows of a room: sort_by_parameter_order makes SQLAlchemy assign ids in
+            # parameter order (INSERT .. SELECT .. ORDER BY on PostgreSQL; one row per
+            # statement on SQLite), so id order is batch order on every dialect.
+            stmt_ret = stmt.returning(
+                room_updates.c.room_id, room_updates.c.id, sort_by_parameter_order=True
+            )
         uncounted = sorted(room for room in batch_counts if room not in self._log_lengths)
         async with self._transaction() as conn:
-            ids = (await conn.execute(stmt_ret, params)).scalars().all()
+            inserted = (await conn.execute(stmt_ret, params)).all()
             counted = (
                 {row.room_id: int(row.n) for row in await conn.execute(self._log_counts(uncounted))}
                 if uncounted
                 else {}
             )
-        if len(ids) != len(batch):  # pragma: no cover - would be a driver bug
-            raise StorageError(f"inserted {len(batch)} updates but got {len(ids)} ids back")
+        if len(inserted) != len(batch):  # pragma: no cover - would be a driver bug
+            raise StorageError(f"inserted {len(batch)} updates but got {len(inserted)} ids back")
         last_ids: dict[str, int] = {}
-        for (room, _), new_id in zip(batch, ids, strict=True):
+        for room, new_id in inserted:
             last_ids[room] = max(int(new_id), last_ids.get(room, 0))
         result = {}
         for room, added in batch_counts.items():
             if room in counted:  # counted inside the transaction, this batch included
-                self._log_lengths[room] = counted[room]
+                self._log_lengths[room] = counted[room] - rows_per_room[room] + added
             else:
                 self._log_lengths[room] = self._log_lengths.get(room, 0) + added
             result[room] = (last_ids[room], self._log_lengths[room])

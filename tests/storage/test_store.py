@@ -356,6 +356,32 @@ async def test_large_batch_keeps_order(store: Store) -> None:
         assert result[f"r{r}"] == (loaded.last_update_id, len(expected))
 
 
+async def test_batch_of_one_row_per_room_is_one_insert_in_batch_order(store: Store) -> None:
+    """The group commit's shape (a row per room); more rooms than one INSERT page holds."""
+    batch = [(f"r{i}", i.to_bytes(4, "big")) for i in range(1500)]
+    result = await store.append_updates(batch)
+    ids = [result[room][0] for room, _ in batch]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    for room, data in (batch[0], batch[777], batch[-1]):
+        loaded = await store.load_document(room)
+        assert loaded.updates == [data]
+        assert result[room] == (loaded.last_update_id, 1)
+    again = await store.append_updates([("r5", b"x"), ("r3", b"y")])
+    assert again == {"r5": (ids[-1] + 1, 2), "r3": (ids[-1] + 2, 2)}
+
+
+async def test_log_length_counts_the_updates_merged_rows_hold(store: Store) -> None:
+    first = await store.append_updates([("a", b"a1..a5"), ("b", b"b1")], counts=[5, 1])
+    assert (first["a"][1], first["b"][1]) == (5, 1)
+    second = await store.append_updates([("a", b"a6..a8")], counts=[3])
+    assert second["a"] == ((await store.load_document("a")).last_update_id, 8)
+    await store.compact("a", b"snapshot", second["a"][0])
+    third = await store.append_updates([("a", b"a9+a10")], counts=[2])
+    assert third["a"][1] == 2
+    with pytest.raises(ValueError):
+        await store.append_updates([("a", b"x")], counts=[1, 1])
+
+
 async def test_compaction_keeps_content_and_only_deletes_upto(store: Store) -> None:
     board = Board()
     board.add_card("c1", "Buses at night", 10, 20)
