@@ -66,16 +66,27 @@ class _Runs:
         return None
 
     def add(self, start: int, end: int, location: Location) -> None:
-        i = bisect_right(self.starts, start)
-        # Structs of one client almost always arrive in clock order: extend the last run.
-        if i > 0 and self.ends[i - 1] == start and self.locations[i - 1] == location:
-            self.ends[i - 1] = end
-            return
-        if i > 0 and self.ends[i - 1] > start:
-            return  # already known (an update may repeat what the document has)
-        self.starts.insert(i, start)
-        self.ends.insert(i, end)
-        self.locations.insert(i, location)
+        """Record [start, end); parts already known keep their location (Yjs ignores them)."""
+        for piece_start, piece_end in self._unknown_parts(start, end):
+            i = bisect_right(self.starts, piece_start)
+            # Structs of one client mostly arrive in clock order: extend the previous run.
+            if i > 0 and self.ends[i - 1] == piece_start and self.locations[i - 1] == location:
+                self.ends[i - 1] = piece_end
+                continue
+            self.starts.insert(i, piece_start)
+            self.ends.insert(i, piece_end)
+            self.locations.insert(i, location)
+
+    def _unknown_parts(self, start: int, end: int) -> list[tuple[int, int]]:
+        parts = []
+        cursor = start
+        for known_start, known_end, _ in self.overlapping(start, end):
+            if known_start > cursor:
+                parts.append((cursor, known_start))
+            cursor = max(cursor, known_end)
+        if cursor < end:
+            parts.append((cursor, end))
+        return parts
 
     def overlapping(self, start: int, end: int) -> Iterator[tuple[int, int, Location]]:
         i = max(bisect_right(self.starts, start) - 1, 0)

@@ -209,3 +209,21 @@ def test_rules_table() -> None:
 def test_garbage_is_harmless_and_the_empty_location_is_distinct() -> None:
     assert GARBAGE == ()
     assert issubclass(UnknownReference, ProtocolError)
+
+
+def test_runs_keep_known_parts_and_learn_the_rest() -> None:
+    from server.crdt.locations import _Runs
+
+    runs = _Runs()
+    runs.add(0, 5, ("cards", "a", "text"))
+    runs.add(5, 8, ("cards", "a", "text"))  # contiguous, same place: one run
+    runs.add(10, 12, ("cards", "b"))
+    runs.add(3, 15, ("cards", "c"))  # overlaps both: only 8-10 and 12-15 are new
+    assert list(zip(runs.starts, runs.ends, runs.locations, strict=True)) == [
+        (0, 8, ("cards", "a", "text")),
+        (8, 10, ("cards", "c")),
+        (10, 12, ("cards", "b")),
+        (12, 15, ("cards", "c")),
+    ]
+    assert runs.find(9) == ("cards", "c") and runs.find(11) == ("cards", "b")
+    assert runs.find(15) is None
