@@ -142,6 +142,12 @@ class Reader:
         raise ProtocolError(f"unknown value tag {tag}")
 
     def var_uint(self) -> int:
+        pos = self._pos
+        data = self._data
+        # Most varuints in an update (clocks of small docs, lengths, counts) are one byte.
+        if pos < len(data) and data[pos] < 0x80:
+            self._pos = pos + 1
+            return data[pos]
         value = 0
         shift = 0
         for _ in range(_MAX_VAR_UINT_BYTES):
