@@ -1,14 +1,17 @@
 import { h, langButton } from './dom.js';
-import { t } from './i18n/index.js';
+import { t, getLang } from './i18n/index.js';
 import { createRoom, joinRoom, ApiError } from './api.js';
 import { saveSession } from './session.js';
 import { renderBoard } from './board/board.js';
+import { createTemplatePicker } from './templates.js';
+import { createImportBox } from './importboard.js';
 
 /** @param {unknown} e */
 function errorText(e) {
   if (e instanceof ApiError) {
     if (e.status === 0) return t('errNetwork');
     if (e.slug === 'room_not_found') return t('errRoomNotFound');
+    if (e.slug === 'template_not_found') return t('errTemplateNotFound');
     if (/invite/.test(e.slug) || e.field === 'invite') return t('errInvalidInvite');
     if (e.slug === 'organizer_key_required') return t('errOrganizerKey');
     if (e.slug === 'organizer_key_invalid') return t('errOrganizerKeyInvalid');
@@ -90,12 +93,31 @@ export function renderStart(app, opts = {}) {
   const fname = field('create-name', 'yourNameOptional', { name: 'name', autocomplete: 'nickname', maxlength: '60' }, 'facilitatorNameHint');
   const key = field('create-key', 'organizerKey', { name: 'organizer_key', type: 'password', autocomplete: 'off' });
   key.el.hidden = true;
+  const keyValue = () => /** @type {HTMLInputElement} */ (key.input).value.trim();
+  const showKey = () => { key.el.hidden = false; key.input.focus(); };
+  const picker = createTemplatePicker({ getKey: keyValue });
+  key.input.addEventListener('change', () => { picker.reload(); });
   const createError = h('p', { class: 'form-error', role: 'alert', id: 'create-error' });
   const createBtn = h('button', { type: 'submit', class: 'btn btn-secondary btn-big', i18n: { text: 'create' } });
-  const createForm = h('form', { class: 'card-panel', 'aria-labelledby': 'create-heading', novalidate: true },
+  const createForm = h('form', { 'aria-labelledby': 'create-heading', novalidate: true },
     h('h2', { id: 'create-heading', i18n: { text: 'createHeading' } }),
     h('p', { class: 'intro', i18n: { text: 'createIntro' } }),
-    title.el, fname.el, key.el, createError, createBtn);
+    title.el, fname.el, picker.el, key.el, createError, createBtn);
+  /** Open a new room as its facilitator. @param {import('./api.js').NewRoom} res @param {string} displayName */
+  const openAsFacilitator = (res, displayName) => {
+    const session = { token: res.facilitator_token, participant: res.participant, name: displayName, role: 'facilitator', title: res.title, code: res.code };
+    saveSession(res.room, session);
+    history.pushState(null, '', `/room/${res.room}`);
+    renderBoard(app, res.room, session, { showInvite: true });
+  };
+  const importBox = createImportBox({
+    getKey: keyValue,
+    getName: () => /** @type {HTMLInputElement} */ (fname.input).value.trim(),
+    needKey: showKey,
+    errorText,
+    opened: openAsFacilitator,
+  });
+  const createPanel = h('div', { class: 'card-panel create-panel' }, createForm, importBox.el);
 
   createForm.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -104,25 +126,19 @@ export function renderStart(app, opts = {}) {
     if (!ti) { createError.textContent = t('errRequired'); title.input.focus(); return; }
     busy(createBtn, true);
     try {
-      const k = /** @type {HTMLInputElement} */ (key.input).value.trim();
       const fn = /** @type {HTMLInputElement} */ (fname.input).value.trim();
       const displayName = fn || t('facilitatorDefaultName');
-      const res = await createRoom(ti, k || undefined, displayName);
-      const session = { token: res.facilitator_token, participant: res.participant, name: displayName, role: 'facilitator', title: res.title, code: res.code };
-      saveSession(res.room, session);
-      history.pushState(null, '', `/room/${res.room}`);
-      renderBoard(app, res.room, session, { showInvite: true });
+      const template = picker.value();
+      const res = await createRoom(ti, keyValue() || undefined, displayName, template ? { template, lang: getLang() } : {});
+      openAsFacilitator(res, displayName);
     } catch (e) {
-      if (e instanceof ApiError && e.slug.startsWith('organizer_key')) {
-        key.el.hidden = false;
-        key.input.focus();
-      }
+      if (e instanceof ApiError && e.slug.startsWith('organizer_key')) showKey();
       createError.textContent = errorText(e);
       busy(createBtn, false);
     }
   });
 
-  const notice = opts.notice ? h('p', { class: 'notice', role: 'status', text: opts.notice }) : null;
+  const notice = opts.notice ? h('p', { class: 'notice', role: 'status', 'data-testid': 'start-notice', text: opts.notice }) : null;
 
   app.append(
     h('header', { class: 'start-header' },
@@ -132,7 +148,7 @@ export function renderStart(app, opts = {}) {
       h('h1', { class: 'start-title' }, h('span', { i18n: { text: 'appName' } })),
       h('p', { class: 'tagline', i18n: { text: 'tagline' } }),
       notice,
-      h('div', { class: 'start-grid' }, joinForm, createForm)),
+      h('div', { class: 'start-grid' }, joinForm, createPanel)),
   );
   if (opts.code) name.input.focus();
 }

@@ -6,7 +6,7 @@ import { roomSummary, ApiError } from '../api.js';
 import { clearSession, updateSession, loadSession, randomId } from '../session.js';
 import { Viewport } from './viewport.js';
 import { bindTextInput } from './textbind.js';
-import { CARD_COLORS, DEFAULT_CARD_COLOR, safeColor, userColor } from './colors.js';
+import { CARD_COLORS, DEFAULT_CARD_COLOR, userColor } from './colors.js';
 import { inviteDialog, helpDialog } from './dialogs.js';
 import { RoomState, registerServerMessages } from './meta.js';
 import { commandRunner } from './commands.js';
@@ -16,6 +16,8 @@ import { createVoting } from './voting.js';
 import { createFacilitationPanel } from './facilitation.js';
 import { createPrivateBoard, MultiUndo } from './private.js';
 import { createFollow } from './follow.js';
+import { cardElements, paintCard, clusterBox, placeCluster, num } from './cardview.js';
+import { renderStart } from '../start.js';
 
 /** Transaction origin of every local edit; Y.UndoManager tracks only this origin. */
 export const LOCAL = { koprade: 'local' };
@@ -37,9 +39,6 @@ const REJECTED_CLOSE = 4409;
 
 /** @typedef {import('../session.js').RoomSession} RoomSession */
 /** @typedef {{x: number, y: number, w: number, h: number}} Rect */
-
-/** @param {number} v @param {number} d */
-const num = (v, d = 0) => (typeof v === 'number' && Number.isFinite(v) ? v : d);
 
 /**
  * Mount the board of `room` into `app`.
@@ -262,8 +261,7 @@ export function renderBoard(app, room, session, opts = {}) {
   /** @param {string} id @returns {Rect | null} */
   function clusterRect(id) {
     const m = clusterMap(id);
-    if (!m) return null;
-    return { x: num(m.get('x')), y: num(m.get('y')), w: num(m.get('w'), 400), h: num(m.get('h'), 300) };
+    return m ? clusterBox(m) : null;
   }
 
   // ---------------------------------------------------------------- cards: rendering
@@ -282,40 +280,25 @@ export function renderBoard(app, room, session, opts = {}) {
       return;
     }
     if (!entry) {
-      const textEl = h('div', { class: 'card-text', 'aria-hidden': 'true' });
-      const authorEl = h('div', { class: 'card-author', 'data-testid': 'card-author', 'aria-hidden': 'true' });
-      const votesEl = h('div', { class: 'card-votes', hidden: true });
-      const el = h('div', { class: 'card', tabindex: '0', role: 'group', 'data-id': id, 'data-testid': 'card' }, textEl, authorEl, votesEl);
-      el.addEventListener('focus', () => onCardFocus(id));
-      entry = { el, textEl, authorEl, votesEl };
+      entry = cardElements(id);
+      const cardEl = entry.el;
+      cardEl.addEventListener('focus', () => onCardFocus(id));
       cardEls.set(id, entry);
-      cardLayer.append(el);
+      cardLayer.append(cardEl);
     }
-    const { el, textEl, authorEl, votesEl } = entry;
+    const { el, votesEl } = entry;
     const isPrivate = isPrivateCard(id);
     // a reveal moved the card being edited from the private document onto the board
     if (editing && editing.id === id && m.get('text') !== editing.ytext) stopEdit(false);
-    el.style.transform = `translate(${num(m.get('x'))}px, ${num(m.get('y'))}px)`;
-    el.style.backgroundColor = safeColor(m.get('color'));
-    const cl = m.get('cluster');
-    if (typeof cl === 'string') el.dataset.cluster = cl; else delete el.dataset.cluster;
-    const ytext = m.get('text');
-    const text = ytext instanceof Y.Text ? ytext.toString() : '';
-    if (textEl.textContent !== text) textEl.textContent = text;
-    textEl.dataset.placeholder = t('cardPlaceholder');
     // author: a name from meta.people (none while anonymous), "you" on one's own cards
     const author = m.get('author');
     const own = typeof author === 'string' && author === me.id;
     const authorName = own ? t('you') : state.nameOf(author);
-    const byline = isPrivate ? t('privateCard') : authorName ? t('cardBy', { name: authorName }) : '';
-    if (authorEl.textContent !== byline) authorEl.textContent = byline;
-    authorEl.hidden = !byline;
+    paintCard(entry, m, isPrivate ? t('privateCard') : authorName ? t('cardBy', { name: authorName }) : '');
     el.classList.toggle('private', isPrivate);
     el.classList.toggle('own', own);
     el.classList.toggle('readonly', !canEditCard(id));
     el.dataset.private = isPrivate ? 'true' : 'false';
-    const label = text.trim() ? t('cardLabel', { text: text.trim().slice(0, 120) }) : t('cardLabelEmpty');
-    el.setAttribute('aria-label', byline ? `${label}. ${byline}` : label);
     el.classList.toggle('selected', selection.has(id));
     voting.renderCard(id, votesEl, isPrivate);
   }
@@ -356,11 +339,8 @@ export function renderBoard(app, room, session, opts = {}) {
       clusterEls.set(id, entry);
       clusterLayer.append(el);
     }
-    const r = /** @type {Rect} */ (clusterRect(id));
-    entry.el.style.transform = `translate(${r.x}px, ${r.y}px)`;
+    placeCluster(entry.el, /** @type {Rect} */ (clusterRect(id)));
     entry.input.readOnly = !state.canClusters();
-    entry.el.style.width = `${Math.max(120, r.w)}px`;
-    entry.el.style.height = `${Math.max(80, r.h)}px`;
     labelCluster(id);
   }
 
@@ -1043,7 +1023,8 @@ export function renderBoard(app, room, session, opts = {}) {
   /** @param {KeyboardEvent} ev */
   function onKeyDown(ev) {
     if (!app.contains(/** @type {Node} */ (ev.target)) && ev.target !== document.body) return;
-    if (invite.dlg.open || help.open || document.querySelector('dialog[open]')) return;
+    // a dialog or the read-only snapshot view is open: the board takes no keys
+    if (invite.dlg.open || help.open || document.querySelector('dialog[open]') || main.querySelector('.snapshot-view')) return;
     const target = /** @type {HTMLElement} */ (ev.target);
     if (target.closest && target.closest('.fac-panel, .notices, .follow-chip')) return;
     const inText = target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement;
@@ -1214,7 +1195,11 @@ export function renderBoard(app, room, session, opts = {}) {
     if (ev.code === REJECTED_CLOSE) startOver(ev.reason);
     else if (ev.code === 4403 && /removed/i.test(ev.reason || '')) showRemoved();
     else if (ev.code === 4401 || ev.code === 4403) showFatal('fatalToken', 'rejoin');
-    else if (ev.code === 4404) showFatal('fatalRoom', 'reload');
+    else if (ev.code === 4404) {
+      // `room deleted`: a facilitator deleted it, for good; else it was never found
+      const deleted = /deleted/i.test(ev.reason || '');
+      showFatal(deleted ? 'fatalRoomDeleted' : 'fatalRoom', deleted ? 'home' : 'reload');
+    }
     else if (ev.code === 1009) showFatal('fatalTooBig', 'reload');
   }
   // warn before closing the tab while changes have not reached the server yet
@@ -1253,6 +1238,13 @@ export function renderBoard(app, room, session, opts = {}) {
     if (editing) stopEdit(false);
     panel?.close();
     updateStatus();
+  }
+  /** This facilitator deleted the room: to the start page, which says so. @param {string} what the room's title */
+  function roomDeleted(what) {
+    unmount();
+    clearSession(room);
+    history.pushState(null, '', '/');
+    renderStart(app, { notice: t('roomDeletedNotice', { title: what }) });
   }
   /** The facilitator removed this participant: the token no longer works. */
   function showRemoved() {
@@ -1436,7 +1428,8 @@ export function renderBoard(app, room, session, opts = {}) {
   toolbar.after(banner.el);
   cleanups.push(follow_.dispose, banner.dispose);
   if (mountedRole === 'facilitator') {
-    panel = createFacilitationPanel({ state, run, room, token: session.token, cardText, voting });
+    const board = { host: main, me, getCode: () => code, getTitle: () => title, onDeleted: roomDeleted };
+    panel = createFacilitationPanel({ state, run, room, token: session.token, cardText, voting, board });
     header.insertBefore(panel.button, langBtn);
     main.append(panel.panel);
     cleanups.push(panel.dispose);

@@ -11,6 +11,8 @@ const KNOWN = new Set([
   'unknown_command', 'facilitator_only', 'observer', 'card_not_found', 'wrong_phase', 'voting_closed',
   'no_votes_left', 'card_limit', 'no_vote_to_remove', 'votes_cast', 'last_phase_missing',
   'participant_removed', 'invalid_token', 'room_not_found',
+  // sessions (docs/protocol.md: snapshots, templates, import)
+  'snapshot_not_found', 'template_not_found', 'body_too_large', 'invalid_json', 'organizer_key_required', 'organizer_key_invalid',
 ]);
 
 /** @param {unknown} e */
@@ -51,7 +53,8 @@ export function commandRunner(room, getToken, state, onRemoved) {
 /**
  * Run an async action from a button with feedback in a status element: busy state while it
  * runs, then a success text (or nothing) / the error message.
- * @param {{button?: HTMLElement | null, status?: HTMLElement | null}} ui
+ * @param {{button?: HTMLElement | null, status?: HTMLElement | null, busy?: string}} ui `busy`: the
+ *   progress text (default "Please wait…")
  * @param {() => Promise<string | void>} action returns the success text
  */
 export async function withFeedback(ui, action) {
@@ -62,7 +65,7 @@ export async function withFeedback(ui, action) {
   }
   if (status) {
     status.dataset.kind = 'busy';
-    status.textContent = t('working');
+    status.textContent = ui.busy || t('working');
   }
   try {
     const msg = await action();

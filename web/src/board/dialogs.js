@@ -113,4 +113,48 @@ export function confirmDialog(text, okText) {
   });
 }
 
+/**
+ * A modal question with a text field. Resolves to the trimmed text on "OK", null on cancel.
+ * `mustMatch`: OK stays disabled until the text passes it (a strong confirmation: type the
+ * room's code); `danger`: a red OK button.
+ * @param {{text: string, label: string, okText: string, value?: string, maxlength?: number,
+ *   mustMatch?: (value: string) => boolean, danger?: boolean, testid?: string, titleKey?: string}} opts
+ * @returns {Promise<string | null>}
+ */
+export function inputDialog(opts) {
+  return new Promise((resolve) => {
+    const id = `input-${Math.random().toString(36).slice(2, 8)}`;
+    const input = /** @type {HTMLInputElement} */ (h('input', {
+      class: 'input', id: `${id}-field`, autocomplete: 'off', spellcheck: 'false', 'data-testid': 'input-dialog-field',
+      maxlength: String(opts.maxlength || 200), value: opts.value || '',
+    }));
+    const ok = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: `btn ${opts.danger ? 'btn-danger' : 'btn-primary'}`, 'data-testid': 'input-dialog-ok', text: opts.okText }));
+    const cancel = h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'input-dialog-cancel', i18n: { text: 'cancel' } });
+    const form = h('form', { class: 'confirm-body', novalidate: true },
+      h('p', { class: 'confirm-text', text: opts.text }),
+      h('div', { class: 'field' }, h('label', { for: `${id}-field`, text: opts.label }), input),
+      h('div', { class: 'row confirm-actions' }, cancel, ok));
+    const dlg = makeDialog(id, opts.titleKey || 'confirmTitle', form);
+    dlg.classList.add('dialog-confirm');
+    dlg.dataset.testid = opts.testid || 'input-dialog';
+    const check = () => { ok.disabled = opts.mustMatch ? !opts.mustMatch(input.value) : !input.value.trim(); };
+    input.addEventListener('input', check);
+    check();
+    /** @type {string | null} */
+    let answer = null;
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      if (ok.disabled) return;
+      answer = input.value.trim();
+      dlg.close();
+    });
+    cancel.addEventListener('click', () => dlg.close());
+    dlg.addEventListener('close', () => { dlg.remove(); resolve(answer); });
+    document.body.append(dlg);
+    dlg.showModal();
+    input.focus();
+    if (opts.value) input.select();
+  });
+}
+
 export { i18n };

@@ -1,7 +1,9 @@
 /**
  * The facilitator panel: a drawer opened from the header (role `facilitator` only) with every
  * command of docs/facilitation.md — phases, timer, voting, room switches, silent brainstorming,
- * participants, rename and co-facilitator invites. Every action shows progress and its result or
+ * participants, rename and co-facilitator invites — and the sessions features of docs/protocol.md
+ * in their own modules: participation insight (insight.js), snapshots (sessions.js), exports,
+ * templates and the room's data (exports.js). Every action shows progress and its result or
  * error in the section's status line.
  */
 import { h, icon } from '../dom.js';
@@ -10,6 +12,10 @@ import { listParticipants, createInvite } from '../api.js';
 import { withFeedback, commandErrorText } from './commands.js';
 import { confirmDialog } from './dialogs.js';
 import { formatClock } from './timer.js';
+import { section, statusLine, button } from './panelui.js';
+import { createInsightSection } from './insight.js';
+import { createSnapshotsSection } from './sessions.js';
+import { createExportSection, createTemplateSection, createRoomDataSection } from './exports.js';
 
 /**
  * @param {{
@@ -19,20 +25,12 @@ import { formatClock } from './timer.js';
  *   token: string,
  *   cardText: (id: string) => string,
  *   voting: ReturnType<typeof import('./voting.js').createVoting>,
+ *   board: import('./sessions.js').BoardHooks,
  * }} opts
  */
-export function createFacilitationPanel({ state, run, room, token, cardText, voting }) {
+export function createFacilitationPanel({ state, run, room, token, cardText, voting, board }) {
   /** @type {(() => void)[]} */
   const renders = [];
-  /** @param {string} titleKey @param {string} testid @param {...(Node | null)} children */
-  const section = (titleKey, testid, ...children) => {
-    const id = `fac-${testid}`;
-    return h('section', { class: 'fac-section', 'aria-labelledby': id, 'data-testid': `fac-${testid}` },
-      h('h3', { id, i18n: { text: titleKey } }), ...children);
-  };
-  const statusLine = (/** @type {string} */ testid) => h('p', { class: 'fac-status', role: 'status', 'data-testid': `fac-status-${testid}` });
-  /** @param {string} labelKey @param {string} testid @param {Record<string, any>} [attrs] */
-  const button = (labelKey, testid, attrs = {}) => h('button', { type: 'button', class: 'btn', 'data-testid': testid, i18n: { text: labelKey }, ...attrs });
   /**
    * A switch bound to a boolean of the room state.
    * @param {string} labelKey @param {string} testid @param {() => boolean} get @param {(on: boolean) => Promise<any>} set @param {HTMLElement} status
@@ -293,11 +291,21 @@ export function createFacilitationPanel({ state, run, room, token, cardText, vot
     h('p', { class: 'fac-help', i18n: { text: 'cofacilitatorHelp' } }),
     inviteLink, h('div', { class: 'fac-row' }, copyInvite), roomStatus);
 
+  // ------------------------------------------------------------------ sessions (own modules)
+  const ctx = { state, room, token, board, panel: { open: () => open(), close: () => close() } };
+  const insightSection = createInsightSection(ctx);
+  const snapshotsSection = createSnapshotsSection(ctx);
+  const exportSection = createExportSection(ctx);
+  const templateSection = createTemplateSection(ctx);
+  const dataSection = createRoomDataSection(ctx);
+  const extras = [insightSection, snapshotsSection, exportSection, templateSection, dataSection];
+
   // ------------------------------------------------------------------ the drawer
   const closeBtn = h('button', { type: 'button', class: 'btn btn-icon', 'data-testid': 'fac-close', i18n: { 'aria-label': 'close', title: 'close' } }, icon('close'));
   const panel = h('aside', { class: 'fac-panel', id: 'fac-panel', 'data-testid': 'fac-panel', hidden: true, 'aria-labelledby': 'fac-panel-title' },
     h('div', { class: 'fac-head' }, h('h2', { id: 'fac-panel-title', i18n: { text: 'facilitation' } }), closeBtn),
-    h('div', { class: 'fac-body' }, phaseSection, timerSection, votingSection, privateSection, boardSection, peopleSection, roomSection));
+    h('div', { class: 'fac-body' }, phaseSection, timerSection, votingSection, privateSection, boardSection, peopleSection,
+      insightSection.el, snapshotsSection.el, exportSection.el, templateSection.el, roomSection, dataSection.el));
   const openBtn = h('button', {
     type: 'button', class: 'btn fac-open', 'data-testid': 'fac-open', 'aria-controls': 'fac-panel', 'aria-expanded': 'false',
     i18n: { title: 'facilitationOpen' },
@@ -309,12 +317,14 @@ export function createFacilitationPanel({ state, run, room, token, cardText, vot
     openBtn.setAttribute('aria-expanded', 'true');
     renderAll();
     loadPeople();
+    for (const x of extras) x.open();
     closeBtn.focus();
   }
   function close() {
     panel.hidden = true;
     openBtn.setAttribute('aria-expanded', 'false');
     renderTimer();
+    for (const x of extras) x.close();
     openBtn.focus();
   }
   openBtn.addEventListener('click', () => (panel.hidden ? open() : close()));
@@ -348,6 +358,6 @@ export function createFacilitationPanel({ state, run, room, token, cardText, vot
     onPresence,
     /** card texts changed: the results list shows them */
     refreshResults: () => { if (!panel.hidden) voting.renderResults(results, cardText); },
-    dispose() { off(); offLang(); clearInterval(timerTick); clearTimeout(peopleTimer); },
+    dispose() { off(); offLang(); clearInterval(timerTick); clearTimeout(peopleTimer); for (const x of extras) x.dispose(); },
   };
 }

@@ -45,6 +45,16 @@ export function t(key, vars) {
   return s;
 }
 
+/**
+ * A count in words: `{key}_one` or `{key}_other` by the language's plural rule (Latvian: 1, 21,
+ * 31, ... but not 11 take the singular), with `{n}` and `vars` filled in.
+ * @param {string} key @param {number} n @param {Record<string, string | number>} [vars]
+ */
+export function tn(key, n, vars = {}) {
+  const one = current === 'lv' ? n % 10 === 1 && n % 100 !== 11 : n === 1;
+  return t(`${key}_${one ? 'one' : 'other'}`, { n, ...vars });
+}
+
 /** @param {Lang} lang */
 export function setLang(lang) {
   if (lang === current) return;
