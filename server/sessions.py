@@ -509,7 +509,9 @@ class Sessions:
             "snapshots": [
                 snapshot_entry(s, names) for s in await self.saved.list_snapshots(room_id)
             ],
-            "board": export_json(record, await self.board(room_id)),
+            # Everything stored, names included: this answers a person's request for their
+            # data, so the room's display rules (anonymous mode) do not apply here.
+            "board": export_json(record, await self.board(room_id), room_rules=False),
             "privateBoards": private,
             "activity": [
                 {

@@ -454,7 +454,7 @@ async def test_every_format_shows_the_board(server: InProcessServer, tmp_path: P
     # Markdown: facts, ranked results (most first, with text), clusters with their cards.
     md = responses["md"].content.decode("utf-8")
     assert md.startswith(f"# {TITLE}\n")
-    assert "- **Participants:** 3" in md and "- **Phase:** vote" in md
+    assert "- **Participants:** 3" in md and "- **Phase:** Vote" in md
     results = md.split("## Vote results")[1].split("## Clusters")[0]
     assert results.index("**5 votes** — Bezmaksas") < results.index("**2 votes** — Skaidrāki")
     assert results.index("**2 votes**") < results.index("**1 vote** — Soliņi")

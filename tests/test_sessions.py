@@ -610,6 +610,11 @@ async def test_data_export_holds_everything_stored(session: Session) -> None:
     assert len(data["templates"]) == 1
     json.dumps(data)  # plain JSON all the way down
 
+    # Anonymous mode hides authors on the board, not from the record of what is stored.
+    await s.ok("settings", anonymous=True)
+    hidden = (await s.get(f"/api/rooms/{s.room}/data")).json()
+    assert {c["author"] for c in hidden["board"]["cards"]} >= {s.anna_id}
+
 
 # -- retention ------------------------------------------------------------------------------
 

@@ -24,6 +24,26 @@ _HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
 # lone surrogates, U+FFFE/U+FFFF.
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
+#: Phase names as the web client shows them (web/src/i18n).
+PHASE_NAMES: dict[str, dict[str, str]] = {
+    "en": {
+        "explore": "Explore",
+        "ideate": "Ideate",
+        "cluster": "Cluster",
+        "vote": "Vote",
+        "discuss": "Discuss",
+        "closed": "Closed",
+    },
+    "lv": {
+        "explore": "Izpēte",
+        "ideate": "Ideju ģenerēšana",
+        "cluster": "Grupēšana",
+        "vote": "Balsošana",
+        "discuss": "Apspriešana",
+        "closed": "Noslēgums",
+    },
+}
+
 LABELS: dict[str, dict[str, str]] = {
     "en": {
         "report": "Workshop report",
@@ -52,7 +72,7 @@ LABELS: dict[str, dict[str, str]] = {
     "lv": {
         "report": "Darbnīcas atskaite",
         "date": "Datums",
-        "phase": "Posms",
+        "phase": "Fāze",
         "participants": "Dalībnieki",
         "cards": "Kartītes",
         "clusters": "Grupas",
@@ -340,7 +360,7 @@ def build_report(export: dict[str, Any], lang: str = "en") -> Report:
         room_id=str(room.get("id") or ""),
         date=_date_of(room.get("created")) or _date_of(export.get("exported")),
         exported=_human_iso(export.get("exported")),
-        phase=clean_text(meta.get("phase")),
+        phase=PHASE_NAMES[lang].get(clean_text(meta.get("phase")), clean_text(meta.get("phase"))),
         anonymous=anonymous,
         participants=participants,
         results_visible=visible,
