@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--lang", default="en", choices=["en", "lv"], help="language of the report's words"
     )
     export.add_argument("--output", "-o", type=Path, help="write to this file (default stdout)")
+    export.add_argument("--snapshot", type=int, help="export this snapshot instead of the board")
     _storage_options(export)
 
     importer = commands.add_parser("import", help="a new room from a JSON export")
@@ -261,11 +262,12 @@ async def _export(args: argparse.Namespace) -> int:
         return 2
     store = await _open_store(args)
     try:
-        document = await export_stored(store, args.room)
+        document = await export_stored(store, args.room, args.snapshot)
     finally:
         await store.close()
     if document is None:
-        print(f"koprade: no room {args.room!r}", file=sys.stderr)
+        what = f"snapshot {args.snapshot} of room" if args.snapshot is not None else "room"
+        print(f"koprade: no {what} {args.room!r}", file=sys.stderr)
         return 1
     content = render(args.format, document, args.lang)
     if args.output:

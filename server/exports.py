@@ -8,11 +8,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pycrdt import Doc
+from pycrdt import Doc, Map
 
 from server.crdt.board import (
     EXPORT_FORMAT,
     EXPORT_VERSION,
+    META,
     board_to_json,
     doc_from_updates,
     new_board,
@@ -63,13 +64,35 @@ def export_json(
     return apply_room_rules(export) if room_rules else export
 
 
-async def export_stored(store: Store, room_id: str) -> dict[str, Any] | None:
-    """The JSON export of a room as stored (for the CLI); None when there is no such room."""
+async def export_stored(
+    store: Store, room_id: str, snapshot_id: int | None = None
+) -> dict[str, Any] | None:
+    """The JSON export of a room (or one of its snapshots) as stored, for the CLI.
+
+    None when there is no such room or snapshot.
+    """
     record = await store.get_room(room_id)
     if record is None:
         return None
     doc = await load_stored_board(store, room_id)
+    if snapshot_id is not None:
+        from server.storage.sessions import SessionStore
+
+        found = await SessionStore(store).get_snapshot(room_id, snapshot_id)
+        if found is None:
+            return None
+        live_meta, doc = doc.get(META, type=Map), doc_from_updates([found[1]])
+        if live_meta.get("anonymous"):  # the room's anonymity now covers its past too
+            hide_people(doc)
     return export_json(record, doc, await store.count_participants(room_id))
+
+
+def hide_people(doc: Doc) -> None:
+    """Drop the names from a (copied) board's `meta`."""
+    meta = doc.get(META, type=Map)
+    if "people" in meta:
+        with doc.transaction():
+            del meta["people"]
 
 
 class NoCodeAvailable(Exception):

@@ -43,7 +43,7 @@ from server.crdt.board import (
 from server.crdt.meta import read_meta
 from server.crdt.rules import PHASES
 from server.errors import ApiError
-from server.exports import export_json, iso, load_stored_board
+from server.exports import export_json, hide_people, iso, load_stored_board
 from server.reports.importer import import_board
 from server.rooms import writes
 from server.rooms.connection import CLOSE_ROOM_NOT_FOUND
@@ -311,10 +311,8 @@ class Sessions:
         """A snapshot's board; without `meta.people` if the room is (or was) anonymous."""
         record, data = await self.snapshot(room_id, snapshot_id)
         doc = doc_from_updates([data])
-        meta = doc.get(META, type=Map)
-        if "people" in meta and (meta.get("anonymous") or await self.anonymous(room_id)):
-            with doc.transaction():
-                del meta["people"]
+        if doc.get(META, type=Map).get("anonymous") or await self.anonymous(room_id):
+            hide_people(doc)
         return record, doc
 
     async def restore(

@@ -54,8 +54,15 @@ async def export_room(request: Request) -> Response:
         )
     record = await room_record(services, room_id)
     participants = await services.store.count_participants(room_id)
-    # Read the (live) board here, in the event loop; draw the picture formats in a thread.
-    export = export_json(record, await board_doc(services, room_id), participants)
+    snapshot = request.query_params.get("snapshot")
+    if snapshot is None:
+        doc = await board_doc(services, room_id)
+    elif snapshot.isdigit():
+        _, doc = await services.sessions.snapshot_doc(room_id, int(snapshot))
+    else:
+        raise ApiError(422, "invalid_field", "'snapshot' must be a snapshot id", field="snapshot")
+    # Read the board here, in the event loop; draw the picture formats in a thread.
+    export = export_json(record, doc, participants)
     content = await asyncio.to_thread(render, fmt, export, lang)
     spec = FORMATS[fmt]
     filename = export_filename(export, spec.extension)

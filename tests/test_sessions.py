@@ -6,6 +6,7 @@ and endpoints over HTTP; retention is checked with `koprade purge` on a real SQL
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -203,6 +204,36 @@ async def test_snapshot_round_trip(session: Session) -> None:
     # Deleting a snapshot.
     assert (await s.delete(f"/api/rooms/{s.room}/snapshots/{backup['id']}")).status_code == 204
     assert [x["id"] for x in await s.snapshots()] == [entry["id"]]
+
+
+async def test_exports_of_a_snapshot(session: Session, settings: Settings) -> None:
+    """Every export format works from a snapshot too (HTTP and CLI), not only the live board."""
+    s = session
+    await fill_board(s)
+    taken = (await s.post(f"/api/rooms/{s.room}/snapshots", {"name": "early"})).json()
+    s.anna.cards["late"] = s.anna.card("Pēc momentuzņēmuma")
+    await wait_until(lambda: "late" in s.live().get("cards", type=Map), message="the late card")
+
+    live = await s.get(f"/api/rooms/{s.room}/export", format="md")
+    old = await s.get(f"/api/rooms/{s.room}/export", format="md", snapshot=taken["id"])
+    assert old.status_code == 200
+    assert "Pēc momentuzņēmuma" in live.text and "Pēc momentuzņēmuma" not in old.text
+    assert "Soliņi pieturās" in old.text
+    pdf = await s.get(f"/api/rooms/{s.room}/export", format="pdf", snapshot=taken["id"])
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    missing = await s.get(f"/api/rooms/{s.room}/export", format="md", snapshot=999999)
+    assert missing.status_code == 404 and missing.json()["error"] == "snapshot_not_found"
+    wrong = await s.get(f"/api/rooms/{s.room}/export", format="md", snapshot="x")
+    assert wrong.status_code == 422 and wrong.json()["field"] == "snapshot"
+
+    await wait_until(lambda: s.server.services.rooms.writer.pending_count() == 0)
+    data_dir = str(settings.data_dir)
+    args = ("export", s.room, "--format", "csv", "--data-dir", data_dir)
+    done = await asyncio.to_thread(koprade, *args, "--snapshot", str(taken["id"]))
+    assert done.returncode == 0, done.stderr
+    assert "Soliņi pieturās" in done.stdout and "Pēc momentuzņēmuma" not in done.stdout
+    absent = await asyncio.to_thread(koprade, *args, "--snapshot", "999999")
+    assert absent.returncode == 1 and "no snapshot 999999" in absent.stderr
 
 
 async def test_restore_keeps_settings_and_brings_back_results(session: Session) -> None:
