@@ -4,14 +4,86 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
+from typing import Any
 
 import uvicorn
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from server.app import create_app
 from server.config import Settings
 from server.logs import configure_logging
+from server.rooms.connection import DIRECT_SEND
 
 log = logging.getLogger("koprade.serve")
+
+
+class DirectSendProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's Sans-I/O WebSocket protocol plus a synchronous send for the room's fan-out.
+
+    ASGI's `send` is a coroutine, so every message would cost the sending connection a
+    task wake-up and a stack of awaits even though the socket almost always takes the
+    bytes at once. This protocol offers, as the ASGI scope extension `DIRECT_SEND`, a plain
+    function that writes one binary message right away when the socket can take it without
+    waiting, and says no otherwise (transport paused by backpressure, closing, closed).
+    `Connection` calls it from the relay and falls back to its outbox and writer task when
+    it says no, so slow clients are still bounded and closed with 4408 as before.
+
+    A relay hands the same bytes object to every connection of a room, so the frame
+    around it (RFC 6455: unmasked, unfragmented, no extension negotiated) is built once and
+    reused for the other connections (`_frame`).
+    """
+
+    # The last payload framed and its frame, shared by all connections of the process.
+    _framed: tuple[bytes, bytes] | None = None
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)  # only set when the upgrade is accepted
+        if scope is not None:
+            scope["extensions"][DIRECT_SEND] = {"send_bytes": self.send_bytes_now}
+
+    def send_bytes_now(self, data: bytes) -> bool:
+        """Write one binary message now; False if that would have to wait or cannot be done.
+
+        Mirrors the `websocket.send` branch of `send()` minus its `await writable.wait()`.
+        """
+        if (
+            not self.handshake_complete
+            or self.close_sent
+            or self.disconnected
+            or self.initial_response is not None
+            or not self.writable.is_set()
+            or self.transport.is_closing()
+        ):
+            return False
+        conn = self.conn
+        if conn.state is not State.OPEN or conn.expect_continuation_frame:
+            return False  # e.g. the peer's close frame was already parsed
+        if conn.extensions:  # a negotiated extension (compression) transforms frames
+            conn.send_binary(data)
+            self.transport.write(b"".join(conn.data_to_send()))
+            return True
+        self.transport.write(self._frame(data))
+        return True
+
+    @classmethod
+    def _frame(cls, data: bytes) -> bytes:
+        """The binary frame carrying ``data``, built once per payload."""
+        framed = cls._framed
+        if framed is not None and framed[0] is data:
+            return framed[1]
+        length = len(data)
+        if length < 126:
+            header = struct.pack("!BB", 0x82, length)
+        elif length < 65536:
+            header = struct.pack("!BBH", 0x82, 126, length)
+        else:
+            header = struct.pack("!BBQ", 0x82, 127, length)
+        frame = header + data
+        cls._framed = (data, frame)
+        return frame
 
 
 def uvicorn_config(settings: Settings) -> uvicorn.Config:
@@ -19,8 +91,9 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        # uvicorn's own Sans-I/O implementation on the `websockets` protocol library.
-        ws="websockets-sansio",
+        # uvicorn's own Sans-I/O implementation on the `websockets` protocol library, with
+        # the synchronous send the fan-out uses (above).
+        ws=DirectSendProtocol,
         # uvicorn closes larger frames with 1009 before they reach the app.
         ws_max_size=settings.max_message_size,
         # Compression costs CPU per connection per message; Yjs updates are small binaries

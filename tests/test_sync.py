@@ -170,6 +170,33 @@ async def test_a_lone_update_is_not_echoed_to_its_sender(server: InProcessServer
     await bob.close()
 
 
+async def test_fan_out_writes_frames_of_every_length_directly(server: InProcessServer) -> None:
+    """The relay writes to each socket at once and frames each payload once itself
+    (server/serve.py): 7-bit, 16-bit and 64-bit lengths must all arrive intact."""
+    from websockets.frames import Frame, Opcode
+
+    from server.serve import DirectSendProtocol
+
+    for size in (0, 125, 126, 65_535, 65_536, 200_000):
+        payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        expected = Frame(Opcode.BINARY, payload).serialize(mask=False, extensions=[])
+        assert DirectSendProtocol._frame(payload) == expected
+        assert DirectSendProtocol._frame(payload) is DirectSendProtocol._frame(payload)
+
+    info = await server.create_room("Sizes")
+    anna = await connect(server, info.room, info.token)
+    bob = await connect(server, info.room, info.token)
+    room = server.services.rooms.rooms[info.room]
+    assert all(connection.sends_directly for connection in room.connections)
+    for name, size in (("short", 20), ("medium", 3_000), ("long", 100_000)):
+        anna.cards[name] = anna.card(name[0] * size)
+        await wait_until(lambda n=name: n in bob.cards, message=f"{name} card to Bob")
+        assert str(bob.cards[name]["text"]) == name[0] * size
+    assert bob.board() == anna.board()
+    await anna.close()
+    await bob.close()
+
+
 async def test_an_update_referring_to_unknown_content_is_refused(
     server: InProcessServer,
 ) -> None:

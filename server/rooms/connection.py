@@ -1,8 +1,10 @@
-"""One client's WebSocket as the room sees it: a bounded outbox drained by a writer task.
+"""One client's WebSocket as the room sees it: a direct send, else a bounded outbox.
 
-The room never awaits a socket. It hands bytes to `send()`, which only queues them, so a
-slow or dead client cannot stall anyone else; a client that falls too far behind is closed
-with 4408 and resyncs when it reconnects.
+The room never awaits a socket. It hands bytes to `send()`, which writes them at once when
+the socket takes them without waiting (the server's protocol offers that, `DIRECT_SEND`)
+and otherwise queues them for the connection's writer task, so a slow or dead client cannot
+stall anyone else; a client that falls too far behind is closed with 4408 and resyncs when
+it reconnects.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 
 from starlette.websockets import WebSocket, WebSocketState
 
@@ -22,6 +25,11 @@ CLOSE_INVALID_TOKEN = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_ROOM_NOT_FOUND = 4404
 CLOSE_TOO_SLOW = 4408
+
+#: ASGI scope extension offered by Koprade's WebSocket protocol (`server/serve.py`):
+#: ``{"send_bytes": f}``, where ``f(data)`` writes one binary message at once and returns
+#: True, or returns False when the socket cannot take it without waiting.
+DIRECT_SEND = "koprade.direct_send"
 
 # WebSocket close reasons are limited to 123 bytes of UTF-8.
 _MAX_REASON_BYTES = 123
@@ -61,7 +69,15 @@ class Connection:
         self._sending = False
         self._abandoned_send = False
         self._last_words: bytes | None = None
+        # The protocol's synchronous send, if the server offers one (see DIRECT_SEND).
+        extension = (websocket.scope.get("extensions") or {}).get(DIRECT_SEND) or {}
+        self._send_now: Callable[[bytes], bool] | None = extension.get("send_bytes")
         self.closed = False
+
+    @property
+    def sends_directly(self) -> bool:
+        """Whether the server's protocol lets `send()` write without the writer task."""
+        return self._send_now is not None
 
     @property
     def closing(self) -> bool:
@@ -69,9 +85,20 @@ class Connection:
         return self._close is not None
 
     def send(self, data: bytes) -> None:
-        """Queue bytes for this client; never blocks, never raises."""
+        """Send bytes to this client, or queue them; never blocks, never raises.
+
+        With nothing queued and the socket taking data (the usual case), the bytes are
+        written right here, without waking the writer task. Otherwise they join the
+        bounded outbox, in order, and the writer sends them as the client reads.
+        """
         if self.closed or self._close is not None:
             return
+        if self._send_now is not None and not self._outbox and not self._sending:
+            try:
+                if self._send_now(data):
+                    return
+            except Exception as exc:  # the writer meets the same error and ends quietly
+                self.log.debug("direct send failed: %s", exc.__class__.__name__)
         if (
             self._outbox_bytes + len(data) > self._max_queue_bytes
             or len(self._outbox) >= self._max_queue_messages

@@ -348,17 +348,21 @@ class Room:
             self._update_origins.clear()
             self._awareness_origins.clear()
         self.relays += 1
+        connections = list(self.connections)
         frames = 0
-        for connection in list(self.connections):
-            try:
-                if update_frame is not None and connection is not update_skip:
-                    connection.send(update_frame)
+        # Frame by frame, so each connection still gets the update before the awareness,
+        # and the protocol frames each payload once for all of them (server/serve.py).
+        for frame, skip in ((update_frame, update_skip), (awareness_frame, awareness_skip)):
+            if frame is None:
+                continue
+            for connection in connections:
+                if connection is skip:
+                    continue
+                try:
+                    connection.send(frame)
                     frames += 1
-                if awareness_frame is not None and connection is not awareness_skip:
-                    connection.send(awareness_frame)
-                    frames += 1
-            except Exception:  # one connection's failure must never stop the relay
-                connection.log.exception("relay to connection failed")
+                except Exception:  # one connection's failure must never stop the relay
+                    connection.log.exception("relay to connection failed")
         if self._on_relay is not None:
             self._on_relay(self._last_relay - self._batch_since, frames)
 
