@@ -142,23 +142,25 @@ class Reader:
         raise ProtocolError(f"unknown value tag {tag}")
 
     def var_uint(self) -> int:
-        pos = self._pos
         data = self._data
+        pos = self._pos
+        size = len(data)
         # Most varuints in an update (clocks of small docs, lengths, counts) are one byte.
-        if pos < len(data) and data[pos] < 0x80:
+        if pos < size and data[pos] < 0x80:
             self._pos = pos + 1
             return data[pos]
         value = 0
         shift = 0
         for _ in range(_MAX_VAR_UINT_BYTES):
-            if self._pos >= len(self._data):
+            if pos >= size:
                 raise ProtocolError("truncated message (varuint)")
-            byte = self._data[self._pos]
-            self._pos += 1
+            byte = data[pos]
+            pos += 1
             value |= (byte & 0x7F) << shift
             if byte < 0x80:
                 if value > _MAX_SAFE_INTEGER:
                     raise ProtocolError("varuint out of range")
+                self._pos = pos
                 return value
             shift += 7
         raise ProtocolError("varuint too long")

@@ -97,7 +97,8 @@ class _Check:
     def __init__(self, sender: Identity, rules: Rules, card_author: CardAuthor) -> None:
         self.sender = sender
         self.rules = rules
-        self.card_author = card_author
+        self._card_author = card_author
+        self._authors: dict[str, str | None] = {}
         self.allowed = frozenset() if rules.locked else PHASE_ACTIONS.get(rules.phase, frozenset())
 
     def run(self, placed: list[Placed], removed: list[Location]) -> None:
@@ -156,6 +157,12 @@ class _Check:
                 raise Rejected("author", "a new card must name its author: the sender")
             created.add(card_id)
         return created
+
+    def card_author(self, card_id: str) -> str | None:
+        """The document lookup, once per card and update (an edit has many structs)."""
+        if card_id not in self._authors:
+            self._authors[card_id] = self._card_author(card_id)
+        return self._authors[card_id]
 
     def need(self, action: str) -> None:
         if action in self.allowed:
