@@ -31,6 +31,18 @@ PHASE_ACTIONS: dict[str, frozenset[str]] = {
     "closed": frozenset(),
 }
 PHASES = tuple(PHASE_ACTIONS)
+
+
+def is_phase_sequence(value: object) -> bool:
+    """A non-empty list of distinct known phase ids (a room's `meta.phases`)."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(phase in PHASE_ACTIONS for phase in value)
+        and len(set(value)) == len(value)
+    )
+
+
 VOTING_PHASE = "vote"
 
 _MOVE_FIELDS = frozenset({"x", "y", "cluster"})

@@ -15,7 +15,7 @@ from typing import Any
 from pycrdt import Doc, Map, Text
 
 from server.crdt.board import CARDS, CLUSTERS, EXPORT_FORMAT, META, VOTES
-from server.crdt.rules import PHASES
+from server.crdt.rules import PHASES, is_phase_sequence
 
 READABLE_VERSIONS = (1, 2)
 MAX_CARDS = 5000
@@ -169,12 +169,7 @@ def _settings(raw: Any) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     if "phases" in meta:
         phases = meta["phases"]
-        if (
-            not isinstance(phases, list)
-            or not phases
-            or any(phase not in PHASES for phase in phases)
-            or len(set(phases)) != len(phases)
-        ):
+        if not is_phase_sequence(phases):
             raise InvalidExport(
                 "meta.phases", f"'meta.phases' must list distinct phases from {', '.join(PHASES)}"
             )

@@ -190,8 +190,8 @@ def _timestamp_ms(value: Any) -> int | None:
     return int(ms)
 
 
-def _date_of(iso: Any) -> str:
-    """The day (YYYY-MM-DD, UTC) of an ISO timestamp from the export; "" when unreadable."""
+def _utc_text(iso: Any, pattern: str) -> str:
+    """An ISO timestamp from the export formatted in UTC; "" when unreadable."""
     if not isinstance(iso, str):
         return ""
     try:
@@ -200,19 +200,16 @@ def _date_of(iso: Any) -> str:
         return ""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d")
+    return moment.astimezone(UTC).strftime(pattern)
+
+
+def _date_of(iso: Any) -> str:
+    """The day (YYYY-MM-DD, UTC) of an ISO timestamp from the export."""
+    return _utc_text(iso, "%Y-%m-%d")
 
 
 def _human_iso(iso: Any) -> str:
-    if not isinstance(iso, str):
-        return ""
-    try:
-        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return ""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return _utc_text(iso, "%Y-%m-%d %H:%M UTC")
 
 
 # -- the view ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 
 from server.crdt.messages import encode_koprade
 from server.crdt.meta import STOPPED_TIMER
-from server.crdt.rules import FACILITATOR, OBSERVER, PHASES, VOTING_PHASE
+from server.crdt.rules import FACILITATOR, OBSERVER, PHASES, VOTING_PHASE, is_phase_sequence
 from server.errors import ApiError
 from server.rooms import writes
 from server.rooms.connection import CLOSE_FORBIDDEN
@@ -151,12 +151,7 @@ class Facilitation:
     @_command("set_phases")
     async def _set_phases(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
         phases = body.get("phases")
-        if (
-            not isinstance(phases, list)
-            or not phases
-            or any(p not in PHASES for p in phases)
-            or len(set(phases)) != len(phases)
-        ):
+        if not is_phase_sequence(phases):
             raise _field_error(
                 "phases", f"'phases' must list distinct phases from {', '.join(PHASES)}"
             )
