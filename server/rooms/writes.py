@@ -19,7 +19,7 @@ _CARD_VALUE_FIELDS = ("x", "y", "color", "author", "cluster", "created")
 
 
 def write_meta(room: Room, **values: Any) -> None:
-    """Set `meta` keys (None deletes a key only for `people`; other keys store null)."""
+    """Set `meta` keys in one transaction (None is stored as null), then re-read the rules."""
     meta = meta_map(room.doc)
     with room.doc.transaction(origin=SERVER_ORIGIN):
         for key, value in values.items():
