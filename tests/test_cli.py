@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
-from tests.support.servers import ROOT, ServerProcess
+from tests.support.cli import koprade
+from tests.support.servers import ServerProcess
 from tests.support.yclient import YClient, wait_until
-
-
-def koprade(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "server", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
 
 
 async def test_rooms_list_and_export(tmp_path: Path) -> None:

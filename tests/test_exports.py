@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,6 +28,7 @@ from pycrdt import Map
 
 from server.config import Settings
 from server.reports import render
+from tests.support.cli import koprade_bytes
 from tests.support.servers import ROOT, InProcessServer, ServerProcess
 from tests.support.yclient import YClient, wait_until
 
@@ -632,17 +632,6 @@ def test_renderers_survive_odd_boards() -> None:
 # -- the command line -----------------------------------------------------------------------------
 
 
-def koprade(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "server", *args],
-        cwd=ROOT,
-        capture_output=True,
-        input=stdin,
-        timeout=120,
-        env={**os.environ},
-    )
-
-
 async def test_cli_export_and_import(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path).start()
     try:
@@ -658,22 +647,22 @@ async def test_cli_export_and_import(tmp_path: Path) -> None:
 
     data = ["--data-dir", str(tmp_path)]
     for fmt in ("png", "pdf"):
-        result = koprade(
+        result = koprade_bytes(
             "export", info.room, "--format", fmt, "-o", str(tmp_path / f"b.{fmt}"), *data
         )
         assert result.returncode == 0, result.stderr
     png_is_a_picture((tmp_path / "b.png").read_bytes())
     assert (tmp_path / "b.pdf").read_bytes().startswith(b"%PDF-")
-    to_stdout = koprade("export", info.room, "--format", "csv", *data)
+    to_stdout = koprade_bytes("export", info.room, "--format", "csv", *data)
     assert to_stdout.stdout.startswith(b"\xef\xbb\xbf") and LATVIAN.encode() in to_stdout.stdout
-    svg = koprade("export", info.room, "--format", "svg", *data)
+    svg = koprade_bytes("export", info.room, "--format", "svg", *data)
     assert f"Ideja {LATVIAN}" in " ".join(ET.fromstring(svg.stdout).itertext())
-    as_json = koprade(
+    as_json = koprade_bytes(
         "export", info.room, "--format", "json", "-o", str(tmp_path / "b.json"), *data
     )
     assert as_json.returncode == 0, as_json.stderr
 
-    imported = koprade("import", str(tmp_path / "b.json"), "--name", "Ilze", *data)
+    imported = koprade_bytes("import", str(tmp_path / "b.json"), "--name", "Ilze", *data)
     assert imported.returncode == 0, imported.stderr
     lines = dict(line.split(": ", 1) for line in imported.stdout.decode().splitlines())
     assert re.fullmatch(r"[2-9A-HJ-NP-Z]{6}", lines["code"])
@@ -684,7 +673,7 @@ async def test_cli_export_and_import(tmp_path: Path) -> None:
 
     broken = tmp_path / "broken.json"
     broken.write_text('{"format": "koprade-board", "version": 9}')
-    refused = koprade("import", str(broken), *data)
+    refused = koprade_bytes("import", str(broken), *data)
     assert refused.returncode == 1 and b"(version)" in refused.stderr
 
     # The printed link works on the server of that data directory.

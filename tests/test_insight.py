@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from dataclasses import replace
 
 import httpx
@@ -14,7 +12,8 @@ from pycrdt import Map
 
 from server.config import Settings
 from server.insight import equality
-from tests.support.servers import ROOT, InProcessServer
+from tests.support.cli import koprade
+from tests.support.servers import InProcessServer
 from tests.support.yclient import YClient, wait_until
 
 
@@ -103,25 +102,13 @@ async def test_time_connected_is_stored_and_lab_stats(settings: Settings) -> Non
 
     # The CLI reads the same figures from the database after the server stopped.
     data_dir = str(settings.data_dir)
-    figures = json.loads(
-        await asyncio.to_thread(koprade, "stats", "--json", "--data-dir", data_dir)
-    )
+    done = await asyncio.to_thread(koprade, "stats", "--json", "--data-dir", data_dir)
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
     assert figures["rooms"] == 1 and figures["participants"] == 1 and figures["edits"] == 1
-    table = await asyncio.to_thread(koprade, "stats", "--data-dir", data_dir)
+    table = (await asyncio.to_thread(koprade, "stats", "--data-dir", data_dir)).stdout
     assert "1 rooms, 1 participants, 1 cards" in table
     assert "Stats" in table
-
-
-def koprade(*args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "server", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout
 
 
 async def test_lab_stats_need_the_organizer_key_when_set(settings: Settings) -> None:

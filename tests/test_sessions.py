@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,20 +20,9 @@ from pycrdt import Doc, Map, Text
 from server.config import Settings
 from server.crdt.board import board_to_json
 from server.sessions import builtin_templates, localized
-from tests.support.servers import ROOT, InProcessServer
+from tests.support.cli import koprade
+from tests.support.servers import InProcessServer
 from tests.support.yclient import YClient, card, wait_until
-
-
-def koprade(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The `koprade` command line, run as a separate process."""
-    return subprocess.run(
-        [sys.executable, "-m", "server", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
 
 
 @dataclass
