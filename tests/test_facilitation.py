@@ -253,28 +253,13 @@ async def test_private_cards_travel_nowhere_until_the_reveal(workshop: Workshop)
         server.ws_url, workshop.room, workshop.bob_token, private=True
     ).connect()
     bob_private.cards["secret-2"] = bob_private.card("Volunteer drivers")
-    await wait_until(
-        lambda: (
-            len(
-                server.services.rooms.rooms[f"{workshop.room}/{workshop.anna_id}"].doc.get(
-                    "cards", type=Map
-                )
-            )
-            == 1
-        ),
-        message="Anna's private card stored",
-    )
-    await wait_until(
-        lambda: (
-            len(
-                server.services.rooms.rooms[f"{workshop.room}/{workshop.bob_id}"].doc.get(
-                    "cards", type=Map
-                )
-            )
-            == 1
-        ),
-        message="Bob's private card stored",
-    )
+
+    def private_cards(participant: str) -> int:
+        board = server.services.rooms.rooms[f"{workshop.room}/{participant}"]
+        return len(board.doc.get("cards", type=Map))
+
+    await wait_until(lambda: private_cards(workshop.anna_id) == 1, message="Anna's private card")
+    await wait_until(lambda: private_cards(workshop.bob_id) == 1, message="Bob's private card")
     assert "secret-1" not in bob_private.cards
     for client in (workshop.facilitator, workshop.bob, bob_private):
         assert all(b"Pensioners" not in frame for frame in client.frames)
