@@ -310,14 +310,15 @@ async def room_insight(request: Request) -> JSONResponse:
     services = services_of(request)
     room_id = request.path_params["room_id"]
     await facilitator_claims(request, services, room_id)
-    figures = await insight.stored_figures(services.store, room_id)
+    live = services.rooms.rooms.get(room_id)
+    figures = await insight.stored_figures(
+        services.store, room_id, live.doc if live is not None else None
+    )
     pending = services.activity.pending(room_id)
     for participant, (edits, seconds) in pending.items():
         stored_edits, stored_seconds = figures.activity.get(participant, (0, 0.0))
         figures.activity[participant] = (stored_edits + edits, stored_seconds + seconds)
-    live = services.rooms.rooms.get(room_id)
     if live is not None:
-        figures.doc = live.doc
         figures.connected = {c.identity.participant for c in live.connections}
     return JSONResponse(insight.room_insight(figures))
 

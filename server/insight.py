@@ -101,12 +101,12 @@ def room_insight(figures: RoomFigures) -> dict[str, Any]:
     }
 
 
-async def stored_figures(store: Store, room_id: str) -> RoomFigures:
-    """A room's figures from the database alone (the CLI, rooms not loaded)."""
+async def stored_figures(store: Store, room_id: str, doc: Doc | None = None) -> RoomFigures:
+    """A room's figures from the database; `doc` is the live board when the room is loaded."""
     activity = (await store.load_activity(room_id)).get(room_id, {})
     return RoomFigures(
         people=await store.list_participants(room_id),
-        doc=await load_stored_board(store, room_id),
+        doc=doc if doc is not None else await load_stored_board(store, room_id),
         votes=await store.load_votes(room_id),
         activity={p: (edits, float(seconds)) for p, (edits, seconds) in activity.items()},
         connected=set(),
@@ -119,9 +119,7 @@ async def lab_stats(
     """Figures across every room, for the lab's monitoring (live documents where loaded)."""
     rooms = []
     for summary in await store.list_rooms():
-        figures = await stored_figures(store, summary.id)
-        figures.doc = live_doc(summary.id) or figures.doc
-        insight = room_insight(figures)
+        insight = room_insight(await stored_figures(store, summary.id, live_doc(summary.id)))
         rooms.append(
             {
                 "room": summary.id,
