@@ -26,12 +26,14 @@ from server.rooms.connection import (
     CLOSE_INVALID_TOKEN,
     CLOSE_ROOM_NOT_FOUND,
     CLOSE_TOO_BIG,
+    CLOSE_TRY_AGAIN_LATER,
     Connection,
 )
 from server.rooms.facilitation import hello_message, rejected_message
 from server.rooms.manager import RoomNotFound, private_board_id
 from server.rooms.room import Room
 from server.services import services_of
+from server.storage.store import StorageError
 from server.tokens import InvalidToken
 
 log = logging.getLogger("koprade.ws")
@@ -80,33 +82,42 @@ async def room_socket(websocket: WebSocket) -> None:
     )
     room.join(connection)
     services.activity.connected(room_id, claims.participant)
-    if not private:
-        connection.send(hello_message(claims))
-        if claims.role != OBSERVER:
-            connection.send(await services.facilitation.votes_message(room, claims.participant))
-    conn_log.info("connected (%d in room)", len(room.connections))
     writer = asyncio.ensure_future(connection.run_writer())
-    reader = asyncio.ensure_future(
-        _read_frames(
-            websocket,
-            room,
-            connection,
-            settings.max_message_size,
-            lambda: services.activity.edited(room_id, claims.participant),
-            services.metrics,
-        )
-    )
+    reader: asyncio.Task[None] | None = None
+    # Everything after the join is inside the cleanup: a failure anywhere (a database read
+    # below, a bug) must never leave a dead connection in the room, which would then never
+    # unload.
     try:
+        if not private:
+            connection.send(hello_message(claims))
+            if claims.role != OBSERVER:
+                connection.send(await services.facilitation.votes_message(room, claims.participant))
+        conn_log.info("connected (%d in room)", len(room.connections))
+        reader = asyncio.ensure_future(
+            _read_frames(
+                websocket,
+                room,
+                connection,
+                settings.max_message_size,
+                lambda: services.activity.edited(room_id, claims.participant),
+                services.metrics,
+            )
+        )
         # The writer ends first when the connection is closed on the server's initiative
         # (a rule broken, a slow client): then there is nothing left to read.
         await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+    except StorageError as exc:
+        conn_log.error("storage unavailable while connecting: %s", exc)
+        services.metrics.errors.labels("storage").inc()
+        connection.close_soon(CLOSE_TRY_AGAIN_LATER, "storage unavailable: try again later")
     finally:
         # Leave first, so the others see this person go even if the close below waits.
         room.leave(connection)
         services.activity.disconnected(room_id, claims.participant)
         services.rooms.release(room)
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
+        if reader is not None:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
         if not connection.closing:
             connection.mark_disconnected()  # nothing left to send: let the writer end
         # A pending close frame gets its chance; the writer bounds that wait itself.
