@@ -92,6 +92,8 @@ class UpdateWriter:
         self._retry_at = 0.0
         #: Commits that failed in a row (0 when the last commit succeeded); for health checks.
         self.consecutive_failures = 0
+        #: Why the last commit failed, while `consecutive_failures` > 0 (for /healthz).
+        self.last_error: str | None = None
         #: Wall-clock duration in seconds of the last successful commit, None before one.
         self.last_flush_seconds: float | None = None
 
@@ -222,6 +224,7 @@ class UpdateWriter:
             result = await self._store.append_updates(rows, counts=counts)
         except Exception as exc:
             self.consecutive_failures += 1
+            self.last_error = str(exc) or exc.__class__.__name__
             backoff = min(
                 self._max_backoff,
                 max(self.interval, 0.05) * 2 ** min(self.consecutive_failures - 1, 16),
@@ -252,6 +255,7 @@ class UpdateWriter:
         if self.consecutive_failures:
             logger.info("storing updates works again after %d failures", self.consecutive_failures)
         self.consecutive_failures = 0
+        self.last_error = None
         self._retry_at = 0.0
         if self._on_flushed is not None:
             for room_id in dict.fromkeys(i.room_id for i in items):
