@@ -44,6 +44,11 @@ def refused(clients: list[YClient]) -> list[tuple[int | None, str | None]]:
     return [(c.close_code, c.close_reason) for c in clients if c.close_code == 4409]
 
 
+def converged(clients: list[YClient], reader: YClient, seen: set[str]) -> bool:
+    board = reader.board()
+    return seen <= set(board["cards"]) and all(c.board() == board for c in clients)
+
+
 async def test_kill_9_never_loses_what_anyone_saw(tmp_path: Path) -> None:
     rng = random.Random()
     seed = rng.randrange(2**32)
@@ -81,11 +86,7 @@ async def test_kill_9_never_loses_what_anyone_saw(tmp_path: Path) -> None:
             reader = await YClient(server.ws_url, info.room, info.token).connect()
             try:
                 await wait_until(
-                    lambda: (
-                        bool(refused(clients))
-                        or all(c.board() == reader.board() for c in clients)
-                        and seen <= set(reader.cards.keys())
-                    ),
+                    lambda r=reader: bool(refused(clients)) or converged(clients, r, seen),
                     timeout=15,
                     message=f"convergence after kill {round_ + 1} (seed {seed})",
                 )
