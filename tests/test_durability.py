@@ -16,10 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
-from tests.support.servers import RoomInfo, ServerProcess
+import pytest
+from pycrdt import Map
+
+from server.config import Settings
+from tests.support.servers import InProcessServer, RoomInfo, ServerProcess
 from tests.support.yclient import YClient, wait_until
+from tests.test_health import write_lock
+from tests.test_persistence import stored_board
 
 ROUNDS = 5
 WRITERS = 3
@@ -103,3 +111,91 @@ async def test_kill_9_never_loses_what_anyone_saw(tmp_path: Path) -> None:
             await client.close()
     finally:
         server.kill()
+
+
+# -- the same promise, step by step, on an in-process server --------------------------------
+#
+# The commit interval is far longer than each test: whatever reaches the database does so
+# because someone waited for it, never because the interval passed.
+
+
+@pytest.fixture
+async def slow_commits(settings: Settings) -> AsyncIterator[InProcessServer]:
+    running = await InProcessServer(replace(settings, commit_interval_ms=600_000)).start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+async def stored_cards(server: InProcessServer, room: str) -> set[str]:
+    doc = await stored_board(server.settings.data_dir, None, room)
+    return set(doc.get("cards", type=Map).keys())
+
+
+async def test_a_relayed_card_is_already_stored(slow_commits: InProcessServer) -> None:
+    server = slow_commits
+    info = await server.create_room("Relay")
+    writer = await YClient(server.ws_url, info.room, info.token).connect()
+    watcher = await YClient(server.ws_url, info.room, info.token).connect()
+    for index in range(5):
+        writer.cards[f"c{index}"] = writer.card(f"card {index}")
+        await wait_until(lambda i=index: f"c{i}" in watcher.cards, message=f"card {index} relayed")
+        assert f"c{index}" in await stored_cards(server, info.room), "relayed before stored"
+    await writer.close()
+    await watcher.close()
+
+
+async def test_a_joiner_receives_only_stored_content(slow_commits: InProcessServer) -> None:
+    server = slow_commits
+    info = await server.create_room("Join")
+    writer = await YClient(server.ws_url, info.room, info.token).connect()
+    writer.cards["alone"] = writer.card("written while alone")
+    rooms = server.services.rooms
+    await wait_until(lambda: rooms.writer.pending_count(info.room) == 1, message="accepted")
+    # Relayed to nobody, so nothing waited for its commit yet.
+    assert "alone" not in await stored_cards(server, info.room)
+    joiner = await YClient(server.ws_url, info.room, info.token).connect()
+    assert "alone" in joiner.cards
+    assert "alone" in await stored_cards(server, info.room), "sync step 2 before the commit"
+    await writer.close()
+    await joiner.close()
+
+
+async def test_a_command_answers_once_its_change_is_stored(slow_commits: InProcessServer) -> None:
+    server = slow_commits
+    info = await server.create_room("Command")
+    watcher = await YClient(server.ws_url, info.room, info.token).connect()
+    await server.ok(info.room, info.token, "set_phase", phase="ideate")
+    doc = await stored_board(server.settings.data_dir, None, info.room)
+    assert doc.get("meta", type=Map).get("phase") == "ideate"
+    await wait_until(
+        lambda: watcher.doc.get("meta", type=Map).get("phase") == "ideate", message="relayed"
+    )
+    await watcher.close()
+
+
+async def test_nothing_is_relayed_while_commits_fail(slow_commits: InProcessServer) -> None:
+    server = slow_commits
+    info = await server.create_room("Locked")
+    writer = await YClient(server.ws_url, info.room, info.token).connect()
+    watcher = await YClient(server.ws_url, info.room, info.token).connect()
+    writer.cards["before"] = writer.card("stored")
+    await wait_until(lambda: "before" in watcher.cards, message="relay while all is well")
+    commits = server.services.rooms.writer
+    with write_lock(server.settings.data_dir / "koprade.sqlite3"):
+        writer.cards["during"] = writer.card("cannot be stored yet")
+        # A real failed commit: SQLite's busy timeout (5 s) passes first.
+        await wait_until(lambda: commits.consecutive_failures >= 1, 20, "a failed commit")
+        joiner = YClient(server.ws_url, info.room, info.token)
+        await joiner.connect(wait_synced=False)
+        await wait_until(lambda: commits.consecutive_failures >= 2, 30, "a second failed commit")
+        assert "during" not in watcher.cards, "relayed although not stored"
+        assert not joiner.synced.is_set(), "a joiner got content that was not stored"
+        assert watcher.connected and joiner.connected
+    # The retry after the lock is gone stores it; then, and only then, it goes out.
+    await wait_until(lambda: "during" in watcher.cards, 30, "relay after the retry")
+    await wait_until(lambda: joiner.synced.is_set() and "during" in joiner.cards, 10, "joiner")
+    assert "during" in await stored_cards(server, info.room)
+    for client in (writer, watcher, joiner):
+        await client.close()
