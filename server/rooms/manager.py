@@ -56,9 +56,6 @@ class RoomManager:
         self.writer = UpdateWriter(
             store,
             interval=commit_interval,
-            # Rooms relay at most once per fan-out interval; under load, so does the commit
-            # they wait for, shared by every room that ticked meanwhile.
-            min_gap=fanout_interval,
             on_flushed=self._on_flushed,
             on_committed=on_commit,
         )

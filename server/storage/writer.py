@@ -66,7 +66,6 @@ class UpdateWriter:
         store: Store,
         *,
         interval: float = 0.1,
-        min_gap: float = 0.0,
         on_flushed: FlushCallback | None = None,
         on_committed: Callable[[float], None] | None = None,
         max_batch: int = 10_000,
@@ -79,9 +78,6 @@ class UpdateWriter:
             raise ValueError("max_batch must be >= 1")
         self._store = store
         self.interval = interval
-        # Commits for waiters start at least this far apart (under load: one commit per
-        # fan-out tick, shared by every room that ticked; when idle: at once).
-        self.min_gap = min_gap
         self._on_flushed = on_flushed
         self._on_committed = on_committed  # gets each commit's duration (metrics)
         self._max_batch = max_batch
@@ -239,11 +235,11 @@ class UpdateWriter:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            # A room waiting to relay gets its commit now, or `min_gap` after the previous
-            # one under load (after a failure: once the backoff has passed); updates nobody
-            # waits for gather until `interval` after the previous commit.
+            # A room waiting to relay gets its commit now (after a failure: once the
+            # backoff has passed); updates nobody waits for gather until `interval` after
+            # the previous commit.
             if self._waiters:
-                due = max(self._last_commit_started + self.min_gap, self._retry_at)
+                due = self._retry_at
             else:
                 due = max(self._last_commit_started + self.interval, self._retry_at)
             delay = due - loop.time()
