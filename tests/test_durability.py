@@ -57,11 +57,12 @@ def converged(clients: list[YClient], reader: YClient, seen: set[str]) -> bool:
     return seen <= set(board["cards"]) and all(c.board() == board for c in clients)
 
 
-async def test_kill_9_never_loses_what_anyone_saw(tmp_path: Path) -> None:
+async def test_kill_9_never_loses_what_anyone_saw(tmp_path: Path, database_url: str | None) -> None:
     rng = random.Random()
     seed = rng.randrange(2**32)
     rng.seed(seed)
-    server = ServerProcess(tmp_path, None, "--commit-interval-ms", COMMIT_INTERVAL_MS).start()
+    args = ("--commit-interval-ms", COMMIT_INTERVAL_MS)
+    server = ServerProcess(tmp_path, database_url, *args).start()
     port = server.port
     try:
         info: RoomInfo = await server.create_room("Kill -9")
@@ -87,8 +88,7 @@ async def test_kill_9_never_loses_what_anyone_saw(tmp_path: Path) -> None:
             for client in clients:
                 seen.update(client.cards.keys())
 
-            server = ServerProcess(tmp_path, None, "--commit-interval-ms", COMMIT_INTERVAL_MS)
-            server.start(port=port)
+            server = ServerProcess(tmp_path, database_url, *args).start(port=port)
             for client in clients:
                 await client.connect()  # as y-websocket reconnects by itself
             reader = await YClient(server.ws_url, info.room, info.token).connect()
