@@ -324,7 +324,7 @@ async def test_edit_others_off_in_an_anonymous_room(server: InProcessServer) -> 
 async def test_echoed_aliases_are_never_adopted(server: InProcessServer) -> None:
     room = await anonymous_room(server, anonymous_from_start=True)
     anna, bruno, carla = room.people[0], room.people[1], room.people[2]
-    aliases = {cid for cid, s in bruno.client.peers().items() if s["user"]["number"] == 1}
+    aliases = {cid for cid, s in bruno.client.peers().items() if s["user"].get("number") == 1}
     (anna_alias,) = aliases
     assert anna_alias != anna.client.doc.client_id
     # Bruno echoes Anna's aliased entry back, as stock y-websocket clients do.
@@ -343,6 +343,10 @@ async def test_echoed_aliases_are_never_adopted(server: InProcessServer) -> None
         lambda: any(s.get("cursor") == {"x": 9, "y": 9} for s in carla.client.peers().values())
     )
     assert anna_alias not in carla.client.peers()
+    # Bruno appears once at Carla: his echo was not adopted as a second state of his.
+    bruno_number = bruno.hello["presence"]["number"]
+    shown = [s for s in carla.client.peers().values() if s["user"].get("number") == bruno_number]
+    assert len(shown) == 1
     assert bruno.client.connected
     await close_all(room)
 
