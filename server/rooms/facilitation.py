@@ -428,6 +428,8 @@ def hello_message(who: Claims | Identity, room: Room) -> bytes:
             "role": identity.role,
             "anonymous": room.anonymous,
             "author": room.author_id(identity),
+            # Its own cards written while the room was anonymous name it by this.
+            "pseudonym": room.author_pseudonym(identity),
             "presence": presence,
             "serverTime": now_ms(),
         }
