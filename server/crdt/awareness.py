@@ -125,11 +125,12 @@ def bind_identity(
     """Return the state with `user` taken from the token, keeping only a sane color.
 
     With `anonymous`, `user` carries the neutral label, the number and the alias instead of
-    the name and the participant id.
+    the name and the participant id, and no color: clients derive a person's color from
+    their id, so a color kept from before the switch would tell who is who.
     """
     published = state.get("user")
     user: dict[str, Any] = {}
-    if isinstance(published, dict):
+    if isinstance(published, dict) and anonymous is None:
         color = published.get("color")
         if isinstance(color, str) and len(color) <= MAX_COLOR_LENGTH:
             user["color"] = color

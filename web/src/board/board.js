@@ -1313,8 +1313,8 @@ export function renderBoard(app, room, session, opts = {}) {
       const pid = self ? '\u0000self' : String(u.id || `c${clientId}`);
       const prev = people.get(pid);
       if (prev && !local) continue;
-      const shown = self && me.presence && me.presence.number !== null ? { ...u, number: me.presence.number, role: me.role } : u;
-      people.set(pid, { name: presenceName(shown), color: safeUserColor(u.color), self, role: String(u.role || ''), number: Number.isInteger(shown.number) ? shown.number : null });
+      const shown = self && me.presence && me.presence.number !== null ? { ...u, id: me.presence.id, color: null, number: me.presence.number, role: me.role } : u;
+      people.set(pid, { name: presenceName(shown), color: presenceColor(shown), self, role: String(u.role || ''), number: Number.isInteger(shown.number) ? shown.number : null });
     }
     const list = [...people.values()].sort((a, b) => (a.self === b.self ? a.name.localeCompare(b.name) : a.self ? -1 : 1));
     const signature = JSON.stringify([getLangTag(), list]);
@@ -1326,6 +1326,11 @@ export function renderBoard(app, room, session, opts = {}) {
   }
   let lastPresence = '';
   const getLangTag = () => t('you');
+  /**
+   * Anonymous states carry no color (it would tell who was who before the switch): derive one
+   * from the alias, as for our own color from our id. @param {any} u an awareness `user`
+   */
+  const presenceColor = (u) => (u.color ? safeUserColor(u.color) : userColor(String(u.id || '')));
   /** @param {any} u an awareness `user` */
   const isMe = (u) => u.id === me.id || state.isOwnPresence(u);
   /**
@@ -1370,7 +1375,7 @@ export function renderBoard(app, room, session, opts = {}) {
         cursorLayer.append(el);
         cursorEls.set(clientId, el);
       }
-      const color = safeUserColor(st.user.color);
+      const color = presenceColor(st.user);
       el.style.transform = `translate(${x}px, ${y}px)`;
       el.style.color = color;
       const nameEl = /** @type {HTMLElement} */ (el.querySelector('.cursor-name'));
