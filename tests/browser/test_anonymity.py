@@ -106,3 +106,30 @@ def test_anonymous_presence_cursors_and_screenshots(new_context: Any, artifacts:
             point_at(page, min(300, viewport["width"] - 40), 200)
             page.screenshot(path=str(artifacts / f"anonymous-{lang}-{size}.png"))
     no_errors(fac, *pages)
+
+
+def test_switching_on_gives_the_client_a_new_yjs_client_id(new_context: Any) -> None:
+    """Before the switch the others saw our Yjs client id (it stamps our edits) next to our
+    name; after it, our edits carry a new one, and our own cards still say "you"."""
+    fac = new_context(locale="lv-LV").new_page()
+    fac._koprade_errors = watch_errors(fac)  # type: ignore[attr-defined]
+    _room, code = create_room(fac, "Pārslēgšana", "Ilze")
+    close_invite(fac)
+    par = new_context(locale="en-GB").new_page()
+    par._koprade_errors = watch_errors(par)  # type: ignore[attr-defined]
+    join_room(par, code, "Jānis Bērziņš")
+    add_card(par, "Before the switch", at=(260, 240))
+    named_id = par.evaluate("window.koprade.doc.clientID")
+    switch(fac, "switch-anonymous", True)
+    wait_anonymous_hello(par)
+    par.wait_for_function("id => window.koprade.doc.clientID !== id", arg=named_id)
+    add_card(par, "After the switch", at=(560, 260))
+    author = lambda page, text: card(page, text).get_by_test_id("card-author")  # noqa: E731
+    expect(author(par, "Before the switch")).to_have_text("By you")
+    expect(author(par, "After the switch")).to_have_text("By you")
+    expect(author(fac, "After the switch")).to_be_hidden()
+    # the new card's structs carry the new client id, not the one seen with the name
+    writers = fac.evaluate("() => [...window.koprade.doc.store.clients.keys()]")
+    new_id = par.evaluate("window.koprade.doc.clientID")
+    assert new_id in writers and named_id in writers
+    no_errors(fac, par)

@@ -1112,7 +1112,7 @@ export function renderBoard(app, room, session, opts = {}) {
     const original = p._awarenessUpdateHandler;
     if (typeof original === 'function') {
       awareness.off('update', original);
-      const own = (/** @type {number[]} */ ids) => ids.filter((id) => id === doc.clientID);
+      const own = (/** @type {number[]} */ ids) => ids.filter((id) => id === awareness.clientID);
       p._awarenessUpdateHandler = (/** @type {{added: number[], updated: number[], removed: number[]}} */ ch, /** @type {any} */ origin) => {
         const added = own(ch.added);
         const updated = own(ch.updated);
@@ -1177,7 +1177,7 @@ export function renderBoard(app, room, session, opts = {}) {
       // y-websocket dropped the others' states; forget their clocks too, so that their current
       // (unchanged) states are accepted again when the server re-sends them after reconnecting.
       for (const id of [...awareness.meta.keys()]) {
-        if (id !== doc.clientID && !awareness.states.has(id)) awareness.meta.delete(id);
+        if (id !== awareness.clientID && !awareness.states.has(id)) awareness.meta.delete(id);
       }
     }
     updateStatus();
@@ -1307,7 +1307,7 @@ export function renderBoard(app, room, session, opts = {}) {
     for (const [clientId, st] of states) {
       const u = st && st.user;
       if (!u) continue;
-      const local = clientId === doc.clientID;
+      const local = clientId === awareness.clientID;
       // In an anonymous room the server relays our own state back under an alias: one entry.
       const self = local || isMe(u);
       const pid = self ? '\u0000self' : String(u.id || `c${clientId}`);
@@ -1359,7 +1359,7 @@ export function renderBoard(app, room, session, opts = {}) {
   function renderCursors(states) {
     const seen = new Set();
     for (const [clientId, st] of states) {
-      if (clientId === doc.clientID || !st || !st.user || !st.cursor || state.isOwnPresence(st.user)) continue;
+      if (clientId === awareness.clientID || !st || !st.user || !st.cursor || state.isOwnPresence(st.user)) continue;
       const { x, y } = st.cursor;
       if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
       seen.add(clientId);
@@ -1441,7 +1441,7 @@ export function renderBoard(app, room, session, opts = {}) {
     applyPermissions();
   }
 
-  const follow_ = createFollow({ state, awareness, vp, selfClientId: doc.clientID });
+  const follow_ = createFollow({ state, awareness, vp, selfClientId: awareness.clientID });
   follow = follow_;
   const banner = createPhaseBanner(state, [follow_.el]);
   toolbar.after(banner.el);
@@ -1487,8 +1487,16 @@ export function renderBoard(app, room, session, opts = {}) {
     if (state.writesPrivately) priv.connect();
   }
   let lastMetaTitle = '';
+  let helloAnonymous = /** @type {boolean | null} */ (null);
   const offState = state.on((kind) => {
-    if (kind === 'hello') learnIdentity(me.id, me.role, me.name);
+    if (kind === 'hello') {
+      // The room went anonymous while we are here. Our Yjs client id stamps everything we write,
+      // and the others saw it next to our name until now: write under a new one from here on
+      // (Yjs itself takes a new client id this way when it detects a clash).
+      if (me.anonymous && helloAnonymous === false) doc.clientID = crypto.getRandomValues(new Uint32Array(1))[0] & 0x3fffffff;
+      helloAnonymous = !!me.anonymous;
+      learnIdentity(me.id, me.role, me.name);
+    }
     if (kind === 'meta' || kind === 'hello') {
       applyPermissions();
       if (state.title && state.title !== lastMetaTitle) {

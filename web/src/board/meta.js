@@ -32,7 +32,7 @@ const PHASE_RULES = {
  * pseudonym in an anonymous room), `pseudonym` names its anonymous cards, and `presence` is how
  * the others see it (in an anonymous room an alias and a number, "Participant 3").
  * @typedef {{id: string, name: string, role: string, author?: string, pseudonym?: string,
- *   presence?: {id: string, number: number | null}}} Me
+ *   anonymous?: boolean, presence?: {id: string, number: number | null}}} Me
  */
 
 /** @returns {TimerState} */
@@ -262,6 +262,7 @@ export class RoomState {
       if (typeof msg.role === 'string' && msg.role) this.me.role = msg.role;
       if (typeof msg.name === 'string' && msg.name) this.me.name = msg.name;
       if (typeof msg.author === 'string' && msg.author) this.me.author = msg.author;
+      if (typeof msg.anonymous === 'boolean') this.me.anonymous = msg.anonymous;
       if (typeof msg.pseudonym === 'string' && msg.pseudonym) this.me.pseudonym = msg.pseudonym;
       const p = msg.presence;
       if (isObj(p) && typeof p.id === 'string') {
