@@ -183,9 +183,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _stats(args: argparse.Namespace) -> int:
     from server.crdt.pseudonyms import Pseudonyms
     from server.insight import lab_stats
-    from server.tokens import load_or_create_secret
 
-    pseudonyms = Pseudonyms(load_or_create_secret(args.data_dir, args.secret))
+    # The server's secret resolves anonymous cards' pseudonyms; never create one here.
+    key_file = args.data_dir / "secret.key"
+    secret = args.secret.encode() if args.secret else None
+    if secret is None and key_file.exists():
+        secret = key_file.read_bytes().strip()
+    pseudonyms = Pseudonyms(secret) if secret else None
     store = await _open_store(args)
     try:
         figures = await lab_stats(store, pseudonyms=pseudonyms)

@@ -7,6 +7,8 @@ other participants. Facilitators run the room openly and may stay named.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +19,7 @@ from pycrdt import Doc, Map, create_awareness_message
 from server.config import Settings
 from server.crdt.awareness import scan_awareness_update
 from server.crdt.lib0 import Reader
+from tests.support.cli import koprade
 from tests.support.servers import InProcessServer
 from tests.support.yclient import YClient, card, wait_until
 
@@ -122,8 +125,6 @@ class AnonRoom:
 
 
 def _reply_bytes(data: dict[str, Any]) -> bytes:
-    import json
-
     return json.dumps(data, ensure_ascii=False).encode()
 
 
@@ -402,3 +403,24 @@ def _state_vector_clients(doc: Doc) -> set[int]:
         clients.add(reader.var_uint())
         reader.var_uint()
     return clients
+
+
+async def test_lab_figures_attribute_anonymous_cards(settings: Settings) -> None:
+    """`/api/stats` and `koprade stats` count anonymous cards for the people who wrote them."""
+    server = await InProcessServer(settings).start()
+    try:
+        room = await anonymous_room(server, anonymous_from_start=True)
+        await room.write_cards()  # three participants, two cards each
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            stats = (await http.get("/api/stats")).json()["byRoom"][0]
+        assert stats["cards"] == 6 and stats["silent"] == 0 and stats["participants"] == 3
+        await close_all(room)
+    finally:
+        await server.stop()
+    data_dir = str(settings.data_dir)
+    done = await asyncio.to_thread(
+        koprade, "stats", "--json", "--data-dir", data_dir, "--secret", str(settings.secret)
+    )
+    assert done.returncode == 0, done.stderr
+    stats = json.loads(done.stdout)["byRoom"][0]
+    assert stats["cards"] == 6 and stats["silent"] == 0
