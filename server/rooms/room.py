@@ -264,10 +264,13 @@ class Room:
         self._aliases.add(alias)
         return alias
 
-    def _next_clock(self, key: int, published: int) -> int:
-        """A clock for `key` that every client accepts as newer than what it holds."""
+    def _next_clock(self, key: int, published: int, *, removal: bool = False) -> int:
+        """The client's own clock, unless clients would not take it as news for `key`
+        (held at a higher clock since a re-binding): then one past what they hold."""
         meta = self.awareness.meta.get(key)
-        return published if meta is None else max(published, meta["clock"] + 1)
+        if meta is None or published > meta["clock"] or (removal and published == meta["clock"]):
+            return published
+        return meta["clock"] + 1
 
     def _rebind_presence(self) -> None:
         """Re-issue every held state in the room's current mode, in one awareness update.
@@ -350,7 +353,8 @@ class Room:
             else:
                 self._published.pop(entry.client_id, None)
             self._held[entry.client_id] = key
-            accepted.append(AwarenessEntry(key, self._next_clock(key, entry.clock), state))
+            clock = self._next_clock(key, entry.clock, removal=state is None)
+            accepted.append(AwarenessEntry(key, clock, state))
         if accepted:
             self.awareness.apply_awareness_update(
                 encode_awareness_update(accepted), origin=connection
