@@ -424,3 +424,34 @@ async def test_lab_figures_attribute_anonymous_cards(settings: Settings) -> None
     assert done.returncode == 0, done.stderr
     stats = json.loads(done.stdout)["byRoom"][0]
     assert stats["cards"] == 6 and stats["silent"] == 0
+
+
+async def test_revealed_and_restored_cards_carry_pseudonyms(server: InProcessServer) -> None:
+    """Cards that reach an anonymous board from a private board or a snapshot name nobody."""
+    room = await anonymous_room(server, anonymous_from_start=False)
+    anna, bruno = room.people[0], room.people[1]
+    anna.client.cards["named-before"] = card("named", author=anna.participant)
+    await wait_until(lambda: "named-before" in bruno.client.cards)
+    headers = {"authorization": f"Bearer {room.facilitator.token}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers) as http:
+        taken = await http.post(f"/api/rooms/{room.room}/snapshots", json={"name": "named"})
+        assert taken.status_code == 201, taken.text
+        await room.ok("settings", anonymous=True)
+        await room.ok("private", on=True)
+        private = await YClient(server.ws_url, room.room, anna.token, private=True).connect()
+        private.cards["secret"] = card("private idea", author=anna.participant)
+        await wait_until(lambda: f"{room.room}/{anna.participant}" in server.services.rooms.rooms)
+        board = server.services.rooms.rooms[f"{room.room}/{anna.participant}"]
+        await wait_until(lambda: "secret" in board.doc.get("cards", type=Map))
+        await room.ok("reveal")
+        await wait_until(lambda: "secret" in bruno.client.cards, message="the revealed card")
+        assert bruno.client.cards["secret"]["author"] == anna.author != anna.participant
+        restored = await http.post(f"/api/rooms/{room.room}/snapshots/{taken.json()['id']}/restore")
+        assert restored.status_code == 200, restored.text
+    await wait_until(lambda: "secret" not in bruno.client.cards, message="the restored board")
+    assert bruno.client.cards["named-before"]["author"] == anna.author
+    late = await room.connect(await room.join(LATE_NAME))
+    await wait_until(lambda: "named-before" in late.client.cards)
+    assert leaks(late, room.people) == []
+    await private.close()
+    await close_all(room, late)
