@@ -40,6 +40,11 @@ class Pseudonyms:
 class RoomPseudonyms:
     def __init__(self, key: bytes) -> None:
         self._key = key
+        # Every cursor move of an anonymous room needs its client id's alias and its
+        # sender's presence alias: remembered for the life of the room (one entry per client
+        # id and participant seen).
+        self._client_ids: dict[int, int] = {}
+        self._presence: dict[str, str] = {}
 
     def _digest(self, label: bytes, value: str) -> bytes:
         return hmac.new(self._key, label + b"\0" + value.encode(), hashlib.sha256).digest()
@@ -48,11 +53,18 @@ class RoomPseudonyms:
         return AUTHOR_PREFIX + self._digest(b"author", participant)[:8].hex()
 
     def presence(self, participant: str) -> str:
-        return PRESENCE_PREFIX + self._digest(b"presence", participant)[:8].hex()
+        alias = self._presence.get(participant)
+        if alias is None:
+            alias = PRESENCE_PREFIX + self._digest(b"presence", participant)[:8].hex()
+            self._presence[participant] = alias
+        return alias
 
     def client_id(self, client_id: int) -> int:
-        number = int.from_bytes(self._digest(b"client", str(client_id))[:4], "big")
-        return (number & _CLIENT_ID_MASK) or 1
+        alias = self._client_ids.get(client_id)
+        if alias is None:
+            number = int.from_bytes(self._digest(b"client", str(client_id))[:4], "big")
+            alias = self._client_ids[client_id] = (number & _CLIENT_ID_MASK) or 1
+        return alias
 
     def resolver(self, participants: Iterable[str]) -> dict[str, str]:
         """Author pseudonym -> participant id, for these participants."""
