@@ -45,7 +45,7 @@ async def _names(store: Store, room_id: str) -> dict[str, str]:
 
 def resend_hello(room: Room) -> None:
     """Tell every connection who it is now: its author id and how it appears in presence."""
-    from server.rooms.facilitation import hello_message
+    from server.rooms.facilitation import hello_message  # facilitation imports this module
 
     for connection in list(room.connections):
         connection.send(hello_message(connection.identity, room))
