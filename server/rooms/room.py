@@ -25,19 +25,20 @@ never stops the relay.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from pycrdt import Awareness, Doc, Map, Subscription, TransactionEvent, merge_updates
 
 from server.crdt.awareness import (
+    AnonymousPresence,
     AwarenessEntry,
+    Identity,
     bind_identity,
     encode_awareness_update,
     scan_awareness_update,
@@ -59,7 +60,8 @@ from server.crdt.messages import (
     encode_update,
 )
 from server.crdt.meta import read_meta, rules_from_meta
-from server.crdt.rules import Rules, check_update
+from server.crdt.pseudonyms import Pseudonyms, RoomPseudonyms
+from server.crdt.rules import FACILITATOR, Rules, check_update
 from server.crdt.yupdate import DecodedUpdate, decode_update, refuse_unsupported_content
 from server.rooms.connection import Connection
 
@@ -81,7 +83,7 @@ class Commits(Protocol):
 
 
 @dataclass(slots=True)
-class _Held:
+class _Deferred:
     """Frames that go out once the writer has committed every update up to `seq`."""
 
     seq: int
@@ -99,9 +101,15 @@ class Room:
         fanout_interval: float,
         private_owner: str | None = None,
         on_relay: Callable[[float, int], None] | None = None,
+        pseudonyms: RoomPseudonyms | None = None,
     ) -> None:
         self.id = room_id
         self.doc = doc
+        # Stand-ins for participants in anonymous rooms; without the server's secret (unit
+        # tests), random per room.
+        self.pseudonyms = pseudonyms or Pseudonyms(secrets.token_bytes(32)).for_room(room_id)
+        # Which mode the held awareness states are bound in (None until awareness exists).
+        self._presence_anonymous: bool | None = None
         # A participant's private board (silent brainstorming) has no settings of its own:
         # its owner may always write cards there.
         self.private_owner = private_owner
@@ -114,16 +122,17 @@ class Room:
         # Where every struct of the document lives, for the rules (see locations.py).
         self.index = LocationIndex()
         self._index_own_change(doc.get_update())
-        # Aliases stand in for participant ids in anonymous rooms' awareness.
-        self._alias_salt = secrets.token_bytes(16)
+        # Presence numbers of anonymous rooms ("Participant 3"): non-facilitators in join
+        # order (`number_people` at load, `number_of` for anyone later).
+        self._numbers: dict[str, int] = {}
         self.connections: set[Connection] = set()
         self._commits = commits
         # The sequence number of this room's last update handed to the writer.
         self._enqueued_seq = 0
         # Frames waiting for a commit, in the order they must go out; at most one relay
         # tick among them (the next batch grows meanwhile).
-        self._held: deque[_Held] = deque()
-        self._tick_held = False
+        self._deferred: deque[_Deferred] = deque()
+        self._tick_deferred = False
         self._awaiting_commit = False
         self._fanout_interval = fanout_interval
         self._pending_updates: list[bytes] = []
@@ -144,9 +153,17 @@ class Room:
         self.awareness = Awareness(doc)
         # Which connection published each awareness client id (see _apply_awareness).
         self._owners: dict[int, Connection] = {}
+        # Per published (real) client id: the key its state is held and relayed under (the
+        # client id itself, or its alias in an anonymous room) and the state as published,
+        # before binding, so every held state can be re-bound at once when anonymity changes.
+        self._held: dict[int, int] = {}
+        self._published: dict[int, dict[str, Any]] = {}
+        # Every alias issued: stock clients echo them back, and an echo is never adopted.
+        self._aliases: set[int] = set()
         # The server is no participant: it must not appear in anyone's presence list.
         self.awareness.set_local_state(None)
         self._awareness_subscription = self.awareness.observe(self._on_awareness_change)
+        self._presence_anonymous = self.anonymous
         # Attached right after loading, with no await in between, so no write can slip
         # between the stored state and the observer (the y-crdt #632 trap).
         self._doc_subscription: Subscription | None = doc.observe(self._on_doc_change)
@@ -157,6 +174,8 @@ class Room:
 
     def join(self, connection: Connection) -> None:
         """Start the sync handshake and show the newcomer who is already here."""
+        identity = connection.identity
+        connection.identity = replace(identity, pseudonym=self.author_pseudonym(identity))
         self.connections.add(connection)
         connection.send(encode_sync_step1(self.doc.get_state()))
         present = list(self.awareness.states)
@@ -166,11 +185,15 @@ class Room:
     def leave(self, connection: Connection) -> None:
         """Forget the connection and broadcast the removal of its awareness states."""
         self.connections.discard(connection)
+        held: list[int] = []
         for client_id in connection.client_ids:
             if self._owners.get(client_id) is connection:
                 del self._owners[client_id]
-        owned = [cid for cid in connection.client_ids if cid in self.awareness.states]
+                self._published.pop(client_id, None)
+                held.append(self._held.pop(client_id, client_id))
         connection.client_ids.clear()
+        # Removed under the key the others know it by (the alias in an anonymous room).
+        owned = [key for key in held if key in self.awareness.states]
         if owned:
             self.awareness.remove_awareness_states(owned, origin=connection)
 
@@ -206,10 +229,10 @@ class Room:
         back, so a joiner never receives content a crash could still take away.
         """
         frame = encode_sync_step2(update)
-        if not self._held and self._enqueued_seq <= self._commits.committed_seq:
+        if not self._deferred and self._enqueued_seq <= self._commits.committed_seq:
             connection.send(frame)
             return
-        self._hold(_Held(self._enqueued_seq, lambda: connection.send(frame), tick=False))
+        self._defer(_Deferred(self._enqueued_seq, lambda: connection.send(frame), tick=False))
 
     def _update_since(self, state_vector: bytes) -> bytes:
         try:
@@ -244,11 +267,77 @@ class Room:
         self.settings = read_meta(self.doc)
         self.rules = rules_from_meta(self.settings)
         self.anonymous = bool(self.settings.get("anonymous"))
+        if self._presence_anonymous is not None and self._presence_anonymous != self.anonymous:
+            self._rebind_presence()
 
-    def alias(self, participant: str) -> str:
-        """A stable stand-in for a participant id, unrelated to it for anyone else."""
-        digest = hashlib.sha256(self._alias_salt + participant.encode()).hexdigest()
-        return f"a_{digest[:12]}"
+    # -- anonymity: who is shown as whom -----------------------------------------------------
+
+    def author_pseudonym(self, identity: Identity) -> str:
+        """What this participant's cards name as author in an anonymous room."""
+        return self.pseudonyms.author(identity.participant)
+
+    def author_id(self, identity: Identity) -> str:
+        """The `author` a new card of this participant carries now."""
+        return self.author_pseudonym(identity) if self.anonymous else identity.participant
+
+    def number_people(self, participants: Iterable[str]) -> None:
+        """Give presence numbers in this (join) order to those who have none yet."""
+        for participant in participants:
+            self.number_of(participant)
+
+    def number_of(self, participant: str) -> int:
+        number = self._numbers.get(participant)
+        if number is None:
+            number = self._numbers[participant] = len(self._numbers) + 1
+        return number
+
+    def shown_as(self, identity: Identity) -> AnonymousPresence | None:
+        """How this person appears in presence now: None means by name (facilitators, or
+        a room that is not anonymous)."""
+        if not self.anonymous or identity.role == FACILITATOR:
+            return None
+        return AnonymousPresence(
+            self.pseudonyms.presence(identity.participant), self.number_of(identity.participant)
+        )
+
+    def _presence_key(self, client_id: int) -> int:
+        """The client id a published state is held and relayed under."""
+        if not self.anonymous:
+            return client_id
+        alias = self.pseudonyms.client_id(client_id)
+        self._aliases.add(alias)
+        return alias
+
+    def _next_clock(self, key: int, published: int, *, removal: bool = False) -> int:
+        """The client's own clock, unless clients would not take it as news for `key`
+        (held at a higher clock since a re-binding): then one past what they hold."""
+        meta = self.awareness.meta.get(key)
+        if meta is None or published > meta["clock"] or (removal and published == meta["clock"]):
+            return published
+        return meta["clock"] + 1
+
+    def _rebind_presence(self) -> None:
+        """Re-issue every held state in the room's current mode, in one awareness update.
+
+        The old keys are removed and the new ones added at once, so neither the clients
+        present nor newcomers receive the states of the other mode again.
+        """
+        self._presence_anonymous = self.anonymous
+        entries: list[AwarenessEntry] = []
+        for client_id, owner in list(self._owners.items()):
+            state = self._published.get(client_id)
+            old = self._held.get(client_id)
+            if state is None or old is None:
+                continue
+            new = self._presence_key(client_id)
+            clock = self.awareness.meta.get(old, {}).get("clock", 0)
+            if new != old and old in self.awareness.states:
+                entries.append(AwarenessEntry(old, clock, None))
+            bound = bind_identity(state, owner.identity, self.shown_as(owner.identity))
+            entries.append(AwarenessEntry(new, self._next_clock(new, clock), bound))
+            self._held[client_id] = new
+        if entries:
+            self.awareness.apply_awareness_update(encode_awareness_update(entries), origin=None)
 
     def send_to(self, participant: str, frame: bytes) -> None:
         """Queue a frame for every connection of one participant."""
@@ -277,6 +366,8 @@ class Room:
         known = self.awareness.meta
         accepted: list[AwarenessEntry] = []
         for raw in scan_awareness_update(update):
+            if raw.client_id in self._aliases:
+                continue  # an alias the server relayed, echoed back: never anyone's own
             owner = self._owners.get(raw.client_id)
             if owner is None:
                 meta = known.get(raw.client_id)
@@ -291,15 +382,23 @@ class Room:
                 owner = None
             entry = raw.parse()
             state = entry.state
+            key = self._presence_key(entry.client_id)
             if state is not None:
                 identity = connection.identity
-                if self.anonymous:
-                    identity = replace(identity, participant=self.alias(identity.participant))
-                state = bind_identity(state, identity)
+                self._published[entry.client_id] = state
+                state = bind_identity(state, identity, self.shown_as(identity))
                 if owner is None:
                     self._owners[entry.client_id] = connection
                     connection.client_ids.add(entry.client_id)
-            accepted.append(AwarenessEntry(entry.client_id, entry.clock, state))
+            elif owner is None:
+                # A removal of an id nobody here owns: relayed as it came, nothing to hold.
+                accepted.append(AwarenessEntry(key, entry.clock, None))
+                continue
+            else:
+                self._published.pop(entry.client_id, None)
+            self._held[entry.client_id] = key
+            clock = self._next_clock(key, entry.clock, removal=state is None)
+            accepted.append(AwarenessEntry(key, clock, state))
         if accepted:
             self.awareness.apply_awareness_update(
                 encode_awareness_update(accepted), origin=connection
@@ -368,7 +467,7 @@ class Room:
         While a tick waits for its commit, the next batch keeps growing: `_release`
         schedules it once that tick went out.
         """
-        if self._relay_handle is not None or self.closed or self._tick_held:
+        if self._relay_handle is not None or self.closed or self._tick_deferred:
             return
         now = time.monotonic()
         wait = self._last_relay + self._fanout_interval - now
@@ -380,7 +479,7 @@ class Room:
     def _relay(self) -> None:
         """One tick: encode the batch, then send it once its updates are committed."""
         self._relay_handle = None
-        if self._tick_held:
+        if self._tick_deferred:
             return  # the tick before is waiting for its commit; this batch goes next
         self._last_relay = time.monotonic()
         since = self._batch_since
@@ -412,7 +511,7 @@ class Room:
         def fan_out() -> None:
             self._fan_out(((update_frame, update_skip), (awareness_frame, awareness_skip)), since)
 
-        self._hold(_Held(seq, fan_out, tick=True))
+        self._defer(_Deferred(seq, fan_out, tick=True))
 
     def _fan_out(
         self, frames: tuple[tuple[bytes | None, Connection | None], ...], since: float
@@ -438,27 +537,27 @@ class Room:
 
     # -- durable before visible: frames wait for their commit ------------------------------
 
-    def _hold(self, held: _Held) -> None:
-        self._held.append(held)
-        if held.tick:
-            self._tick_held = True
+    def _defer(self, item: _Deferred) -> None:
+        self._deferred.append(item)
+        if item.tick:
+            self._tick_deferred = True
         self._release()
 
     def _release(self) -> None:
-        """Send, in order, every held frame whose updates are committed; ask for the rest."""
+        """Send, in order, every deferred frame whose updates are committed; ask for the rest."""
         committed = self._commits.committed_seq
-        while self._held and self._held[0].seq <= committed:
-            held = self._held.popleft()
-            if held.tick:
-                self._tick_held = False
+        while self._deferred and self._deferred[0].seq <= committed:
+            item = self._deferred.popleft()
+            if item.tick:
+                self._tick_deferred = False
             try:
-                held.send()
+                item.send()
             except Exception:
                 log.exception("sending committed frames failed", extra={"room": self.id})
-        if self._held and not self._awaiting_commit:
+        if self._deferred and not self._awaiting_commit:
             self._awaiting_commit = True
-            self._commits.when_committed(self._held[0].seq, self._on_committed)
-        if not self._tick_held and (self._pending_updates or self._pending_awareness):
+            self._commits.when_committed(self._deferred[0].seq, self._on_committed)
+        if not self._tick_deferred and (self._pending_updates or self._pending_awareness):
             self._schedule_relay()
 
     def _on_committed(self) -> None:
@@ -482,8 +581,8 @@ class Room:
     def close(self) -> None:
         """Detach observers; call only when the room has no connections left."""
         self.closed = True
-        self._held.clear()
-        self._tick_held = False
+        self._deferred.clear()
+        self._tick_deferred = False
         if self._relay_handle is not None:
             self._relay_handle.cancel()
             self._relay_handle = None
