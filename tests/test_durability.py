@@ -183,19 +183,26 @@ async def test_nothing_is_relayed_while_commits_fail(slow_commits: InProcessServ
     writer.cards["before"] = writer.card("stored")
     await wait_until(lambda: "before" in watcher.cards, message="relay while all is well")
     commits = server.services.rooms.writer
+    seen_before = len(watcher.frames)
     with write_lock(server.settings.data_dir / "koprade.sqlite3"):
         writer.cards["during"] = writer.card("cannot be stored yet")
+        # Presence needs no commit, but it must not overtake the update it may refer to.
+        await writer.set_presence({"cursor": {"x": 1, "y": 2}})
         # A real failed commit: SQLite's busy timeout (5 s) passes first.
         await wait_until(lambda: commits.consecutive_failures >= 1, 20, "a failed commit")
         joiner = YClient(server.ws_url, info.room, info.token)
         await joiner.connect(wait_synced=False)
         await wait_until(lambda: commits.consecutive_failures >= 2, 30, "a second failed commit")
         assert "during" not in watcher.cards, "relayed although not stored"
+        assert writer.doc.client_id not in watcher.peers(), "presence overtook the update"
         assert not joiner.synced.is_set(), "a joiner got content that was not stored"
         assert watcher.connected and joiner.connected
     # The retry after the lock is gone stores it; then, and only then, it goes out.
     await wait_until(lambda: "during" in watcher.cards, 30, "relay after the retry")
     await wait_until(lambda: joiner.synced.is_set() and "during" in joiner.cards, 10, "joiner")
+    await wait_until(lambda: writer.doc.client_id in watcher.peers(), 10, "the presence")
+    kinds = [frame[0] for frame in watcher.frames[seen_before:]]
+    assert kinds.index(0) < kinds.index(1), "the update goes out first, then the presence"
     assert "during" in await stored_cards(server, info.room)
     for client in (writer, watcher, joiner):
         await client.close()
