@@ -34,6 +34,15 @@ class ApiMixin:
     url: str
 
     @property
+    def organizer_key(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def organizer_headers(self) -> dict[str, str]:
+        """The header lab-wide data needs (GET /api/stats, saved templates)."""
+        return {"x-organizer-key": self.organizer_key}
+
+    @property
     def ws_url(self) -> str:
         return "ws" + self.url[len("http") :]
 
@@ -83,6 +92,10 @@ class InProcessServer(ApiMixin):
     @property
     def services(self) -> Any:
         return self.app.state.koprade
+
+    @property
+    def organizer_key(self) -> str:
+        return str(self.services.organizer.key)
 
     async def start(self) -> InProcessServer:
         self._task = asyncio.ensure_future(self.server.serve())
@@ -165,6 +178,14 @@ class ServerProcess(ApiMixin):
 
         self._pump = threading.Thread(target=pump, daemon=True)
         self._pump.start()
+
+    @property
+    def organizer_key(self) -> str:
+        """The configured key, else the one the server generated into its data directory."""
+        configured = self.env.get("KOPRADE_ORGANIZER_KEY")
+        if "--organizer-key" in self.extra_args:
+            configured = self.extra_args[self.extra_args.index("--organizer-key") + 1]
+        return configured or (self.data_dir / "organizer.key").read_text().strip()
 
     @property
     def port(self) -> int:
