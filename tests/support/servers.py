@@ -78,9 +78,13 @@ class ApiMixin:
 class InProcessServer(ApiMixin):
     """uvicorn serving the real app on an ephemeral 127.0.0.1 port in the test's loop."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, app_host: str | None = None) -> None:
+        """`app_host`: the address the app believes it is bound to (e.g. "0.0.0.0", for its
+        rules about other interfaces) while the test still serves it on 127.0.0.1 only."""
         self.settings = replace(settings, host="127.0.0.1", port=0)
-        self.server = AnnouncingServer(uvicorn_config(self.settings))
+        config = uvicorn_config(replace(self.settings, host=app_host or self.settings.host))
+        config.host = self.settings.host
+        self.server = AnnouncingServer(config)
         self.server.config.log_config = None
         self._task: asyncio.Task[None] | None = None
         self.url = ""
