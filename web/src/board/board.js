@@ -2,7 +2,7 @@ import * as Y from 'yjs';
 import { WebsocketProvider } from 'y-websocket';
 import { h, icon, langButton } from '../dom.js';
 import { t, onLang } from '../i18n/index.js';
-import { roomSummary, ApiError } from '../api.js';
+import { roomSummary, changeCode, ApiError } from '../api.js';
 import { clearSession, updateSession, loadSession, randomId } from '../session.js';
 import { Viewport } from './viewport.js';
 import { bindTextInput } from './textbind.js';
@@ -163,7 +163,16 @@ export function renderBoard(app, room, session, opts = {}) {
     world, lasso, emptyHint);
   const fatalEl = h('div', { class: 'fatal', role: 'alert', hidden: true, 'data-testid': 'fatal' });
 
-  const invite = inviteDialog({ getCode: () => code, getTitle: () => title });
+  const invite = inviteDialog({
+    getCode: () => code,
+    getTitle: () => title,
+    // facilitators can give the room a new code (the old one stops admitting)
+    changeCode: me.role === 'facilitator' ? async () => {
+      code = (await changeCode(room, session.token)).code;
+      updateSession(room, { code });
+      renderCode();
+    } : undefined,
+  });
   const help = helpDialog();
   codeBtn.addEventListener('click', () => invite.open());
   helpBtn.addEventListener('click', () => help.showModal());
