@@ -148,4 +148,3 @@ def test_participants_have_no_new_code_action(new_context: Any, server: ServerPr
     page.get_by_test_id("code-button").click()
     expect(page.locator("#invite-dialog")).to_be_visible()
     expect(page.get_by_test_id("new-code")).to_be_hidden()
-
