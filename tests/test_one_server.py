@@ -8,7 +8,6 @@ and read commands keep working beside a running server.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from server.serving import EXPIRY_SECONDS
+from server.serving import EXPIRY_SECONDS, HEARTBEAT_SECONDS
 from server.storage.serving import ServingRecord, ServingStore
 from server.storage.store import Store
 from tests.support.cli import koprade
@@ -93,7 +92,7 @@ async def _serving_row(url: str) -> ServingRecord | None:
         await store.close()
 
 
-async def _put_serving_row(url: str, record: ServingRecord) -> None:
+async def _clear_serving_row(url: str) -> None:
     store = Store(url)
     await store.open()
     try:
@@ -102,7 +101,17 @@ async def _put_serving_row(url: str, record: ServingRecord) -> None:
         holder = await rows.holder()
         if holder is not None:
             await rows.release(holder.instance)
-        assert await rows.insert(record)
+    finally:
+        await store.close()
+
+
+async def _put_serving_row(url: str, record: ServingRecord) -> None:
+    """Make `record` the holder, as if another server had claimed the database."""
+    await _clear_serving_row(url)
+    store = Store(url)
+    await store.open()
+    try:
+        assert await ServingStore(store).insert(record)
     finally:
         await store.close()
 
@@ -172,10 +181,23 @@ async def test_another_hosts_server_is_refused_until_its_heartbeat_expires(
         finally:
             assert server.terminate()
     finally:
-        row = await _serving_row(postgres_url)
-        if row is not None and row.pid in (4242, os.getpid()):
-            await _put_serving_row(postgres_url, row)  # leave no foreign row behind
-            store = Store(postgres_url)
-            await store.open()
-            await ServingStore(store).release(row.instance)
-            await store.close()
+        await _clear_serving_row(postgres_url)  # leave no foreign row behind
+
+
+async def test_a_server_whose_row_was_taken_over_stops(tmp_path: Path, postgres_url: str) -> None:
+    """A server cut off from the database for longer than the expiry may have been replaced:
+    once it sees another instance in the row, it stops instead of serving beside it."""
+    server = ServerProcess(tmp_path, postgres_url).start()
+    try:
+        assert server.process is not None
+        now = datetime.now(UTC)
+        await _put_serving_row(
+            postgres_url, ServingRecord("lab-server-2", 4242, "the-new-one", now, now)
+        )
+        await asyncio.to_thread(server.process.wait, HEARTBEAT_SECONDS * 4)
+        assert server._pump is not None
+        server._pump.join(10)  # the last lines are read once the pipe closes
+        assert any("another server took over this database" in line for line in server.output)
+    finally:
+        server.kill()
+        await _clear_serving_row(postgres_url)
