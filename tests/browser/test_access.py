@@ -18,7 +18,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import watch_errors
-from tests.browser.helpers import create_room
+from tests.browser.helpers import close_invite, create_room
+from tests.browser.test_facilitation import open_panel
 from tests.support.servers import ServerProcess
 
 pytestmark = pytest.mark.browser
@@ -136,6 +137,27 @@ def test_a_facilitator_gives_the_room_a_new_code(
         f"{server.url}/api/join", json={"code": new_code, "name": "Laicīgā"}, timeout=10
     )
     assert refused.status_code == 404 and admitted.status_code == 200
+
+
+def test_the_facilitator_panel_has_the_new_code_action(new_context: Any, artifacts: Path) -> None:
+    for lang, locale in LOCALES.items():
+        for size, viewport in VIEWPORTS.items():
+            page = new_context(locale=locale, viewport=viewport).new_page()
+            _room, old_code = create_room(page, "Paneļa kods")
+            close_invite(page)
+            room_section = open_panel(page).get_by_test_id("fac-room")
+            room_section.scroll_into_view_if_needed()
+            button = room_section.get_by_test_id("fac-new-code")
+            expect(button).to_be_visible()
+            page.screenshot(path=str(artifacts / f"panel-new-code-{lang}-{size}.png"))
+            button.click()
+            expect(page.get_by_test_id("confirm")).to_be_visible()
+            page.get_by_test_id("confirm-ok").click()
+            expect(page.locator("#invite-dialog")).to_be_visible()
+            expect(page.get_by_test_id("invite-code")).not_to_have_text(old_code)
+            expect(page.get_by_test_id("invite-code")).to_have_text(
+                re.compile(r"^[2-9A-HJ-NP-Z]{6}$")
+            )
 
 
 def test_participants_have_no_new_code_action(new_context: Any, server: ServerProcess) -> None:

@@ -1437,7 +1437,7 @@ export function renderBoard(app, room, session, opts = {}) {
   toolbar.after(banner.el);
   cleanups.push(follow_.dispose, banner.dispose);
   if (mountedRole === 'facilitator') {
-    const board = { host: main, me, getCode: () => code, getTitle: () => title, onDeleted: roomDeleted };
+    const board = { host: main, me, getCode: () => code, getTitle: () => title, onDeleted: roomDeleted, newCode: invite.newCode };
     panel = createFacilitationPanel({ state, run, room, token: session.token, cardText, voting, board });
     header.insertBefore(panel.button, langBtn);
     main.append(panel.panel);

@@ -43,7 +43,8 @@ export function inviteDialog(info) {
       h('div', { class: 'row' }, copyBtn, copied),
       newCodeBtn));
   const dlg = makeDialog('invite-dialog', 'inviteTitle', body);
-  newCodeBtn.addEventListener('click', async () => {
+  /** Ask, then give the room a new code and show it. */
+  const newCode = async () => {
     if (!info.changeCode || !(await confirmDialog(t('newCodeConfirm'), t('newCodeOk')))) return;
     newCodeBtn.disabled = true;
     try {
@@ -55,7 +56,8 @@ export function inviteDialog(info) {
     } finally {
       newCodeBtn.disabled = false;
     }
-  });
+  };
+  newCodeBtn.addEventListener('click', newCode);
 
   let lastUrl = '';
   const refresh = async () => {
@@ -90,7 +92,8 @@ export function inviteDialog(info) {
     copied.textContent = t('copied');
     setTimeout(() => { copied.textContent = ''; }, 2500);
   });
-  return { dlg, open: async () => { await refresh(); if (!dlg.open) dlg.showModal(); }, refresh };
+  const open = async () => { await refresh(); if (!dlg.open) dlg.showModal(); };
+  return { dlg, open, refresh, newCode: async () => { await open(); await newCode(); } };
 }
 
 export function helpDialog() {
