@@ -22,6 +22,7 @@ from server.datadir_lock import DataDirectoryInUse, DataDirLock
 from server.logs import configure_logging
 from server.rooms.connection import DIRECT_SEND
 from server.serving import DatabaseInUse, ServingClaim
+from server.storage.store import StorageError
 
 log = logging.getLogger("koprade.serve")
 
@@ -218,7 +219,7 @@ def exclusive_startup(settings: Settings) -> Iterator[tuple[socket.socket, Servi
             claim = ServingClaim(settings.database_url)
             try:
                 asyncio.run(claim.acquire())
-            except DatabaseInUse as exc:
+            except (DatabaseInUse, StorageError) as exc:
                 raise StartupRefused(str(exc)) from exc
         yield sock, claim
     finally:
