@@ -18,11 +18,11 @@ from starlette.responses import JSONResponse, Response
 
 from server import insight
 from server.crdt.board import board_counts
-from server.crdt.meta import read_meta
 from server.errors import ApiError
 from server.exports import NoCodeAvailable, create_room_record, iso, load_stored_board
 from server.ids import is_room_id, new_participant_id, normalize_code
 from server.organizer import HEADER as ORGANIZER_HEADER
+from server.rooms.manager import RoomNotFound
 from server.services import Services, services_of
 from server.storage.store import RoomRecord
 from server.tokens import Claims, InvalidToken
@@ -265,10 +265,14 @@ async def admit(request: Request, services: Services) -> JSONResponse:
 
 
 async def room_is_closed(services: Services, room_id: str) -> bool:
-    room = services.rooms.rooms.get(room_id)
-    if room is not None:
-        return room.settings.get("phase") == "closed"
-    return read_meta(await load_stored_board(services.store, room_id)).get("phase") == "closed"
+    """Loads the room, as the joiner's socket is about to: concurrent joins share one load,
+    and later ones find it in memory (it unloads when idle)."""
+    try:
+        room = await services.rooms.acquire(room_id)
+    except RoomNotFound as exc:  # deleted meanwhile
+        raise ApiError(404, "room_not_found", "no such room") from exc
+    services.rooms.release(room)
+    return room.settings.get("phase") == "closed"
 
 
 async def room_record(services: Services, room_id: str) -> RoomRecord:
