@@ -7,8 +7,9 @@ its heartbeat every HEARTBEAT_SECONDS and deletes the row on a clean stop. Anoth
 serve` is refused with the holder's host and PID. A holder that died without deleting it
 does not block a restart for long: its row is taken over
 
-* at once on the same host when its PID is no longer running (kill -9, OOM, power cut of a
-  container that came back), or when the PID is our own (a container's PID 1 restarted);
+* at once on the same host when its process no longer runs (kill -9, OOM, a container
+  that came back): its PID is gone or now names a process that started at another time
+  (the PID was handed out again), or it is our own PID (a container's PID 1 restarted);
 * by anyone once its heartbeat is older than EXPIRY_SECONDS (the holder's host is gone).
 
 Only serving processes claim the row: `koprade export/stats/rooms list`, tests and other
@@ -25,6 +26,7 @@ import secrets
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from server.storage.serving import ServingRecord, ServingStore
 from server.storage.store import StorageError, Store
@@ -50,14 +52,32 @@ class DatabaseInUse(Exception):
         self.holder = holder
 
 
-def pid_running(pid: int) -> bool:
+def process_start(pid: int) -> str | None:
+    """When process `pid` started, as "<boot id>:<start ticks>" (Linux); None if unknown.
+
+    With the PID it names one process for good: a PID the kernel hands out again after a
+    crash belongs to a process with another start.
+    """
     try:
-        os.kill(pid, 0)
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()  # after "pid (name)"; the name may hold spaces
+    return f"{boot}:{fields[19]}" if len(fields) > 19 else None
+
+
+def holder_running(holder: ServingRecord) -> bool:
+    """Whether the holder's process (on this host) still runs."""
+    try:
+        os.kill(holder.pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's process: it exists
+        pass
+    if holder.process_start is None:
         return True
-    return True
+    return process_start(holder.pid) == holder.process_start
 
 
 def may_take_over(holder: ServingRecord, me: ServingRecord, now: datetime) -> bool:
@@ -66,7 +86,7 @@ def may_take_over(holder: ServingRecord, me: ServingRecord, now: datetime) -> bo
         return True
     if holder.host != me.host:
         return False
-    return holder.pid == me.pid or not pid_running(holder.pid)
+    return holder.pid == me.pid or not holder_running(holder)
 
 
 class ServingClaim:
@@ -81,6 +101,7 @@ class ServingClaim:
             instance=secrets.token_hex(16),
             started=now,
             heartbeat=now,
+            process_start=process_start(os.getpid()),
         )
         self.held = False
         self._store: Store | None = None

@@ -8,6 +8,7 @@ and read commands keep working beside a running server.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from server.serving import EXPIRY_SECONDS, HEARTBEAT_SECONDS
+from server.serving import EXPIRY_SECONDS, HEARTBEAT_SECONDS, process_start
 from server.storage.serving import ServingRecord, ServingStore
 from server.storage.store import Store
 from tests.support.cli import koprade
@@ -200,4 +201,30 @@ async def test_a_server_whose_row_was_taken_over_stops(tmp_path: Path, postgres_
         assert any("another server took over this database" in line for line in server.output)
     finally:
         server.kill()
+        await _clear_serving_row(postgres_url)
+
+
+async def test_a_reused_pid_on_this_host_does_not_block_a_restart(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """After a kill -9 the kernel may hand the dead server's PID to another process: the row
+    names the process by PID and start, so that one is not mistaken for the server."""
+    now = datetime.now(UTC)
+    alive_pid = os.getpid()  # a process that runs: this test
+    host = socket.gethostname()
+    real = ServingRecord(host, alive_pid, "this-test", now, now, process_start(alive_pid))
+    await _put_serving_row(postgres_url, real)
+    try:
+        refused = await asyncio.to_thread(
+            serve_expecting_refusal,
+            "--port", "0", "--data-dir", str(tmp_path), "--database-url", postgres_url,
+        )  # fmt: skip
+        assert_refused_before_listening(refused)
+        assert f"PID {alive_pid} on host {host}" in refused.stderr
+
+        reused = ServingRecord(host, alive_pid, "crashed-server", now, now, "old-boot:12345")
+        await _put_serving_row(postgres_url, reused)
+        server = ServerProcess(tmp_path, postgres_url).start()
+        assert server.terminate()
+    finally:
         await _clear_serving_row(postgres_url)

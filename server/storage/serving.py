@@ -29,8 +29,11 @@ serving = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("host", String(255), nullable=False),
     Column("pid", Integer, nullable=False),
-    # Random per process: tells a restarted process with a reused PID from the old one.
+    # Random per process: whose claim a heartbeat or a takeover refers to.
     Column("instance", String(64), nullable=False),
+    # When the process started ("<boot id>:<start ticks>" on Linux, else null): a PID that
+    # runs again after a crash is another process when this differs.
+    Column("process_start", String(80), nullable=True),
     Column("started", UTCDateTime, nullable=False),
     Column("heartbeat", UTCDateTime, nullable=False),
 )
@@ -45,6 +48,7 @@ class ServingRecord:
     instance: str
     started: datetime
     heartbeat: datetime
+    process_start: str | None = None
 
 
 class ServingStore:
@@ -68,7 +72,9 @@ class ServingStore:
             row = (await conn.execute(select(serving).where(serving.c.id == _ROW))).first()
         if row is None:
             return None
-        return ServingRecord(row.host, int(row.pid), row.instance, row.started, row.heartbeat)
+        return ServingRecord(
+            row.host, int(row.pid), row.instance, row.started, row.heartbeat, row.process_start
+        )
 
     async def insert(self, record: ServingRecord) -> bool:
         """Claim the free row; False if another process holds it (it exists)."""
@@ -115,4 +121,5 @@ def _values(record: ServingRecord) -> dict[str, object]:
         "instance": record.instance,
         "started": record.started,
         "heartbeat": record.heartbeat,
+        "process_start": record.process_start,
     }
