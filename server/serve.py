@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import ipaddress
 import logging
 import socket
 import struct
@@ -149,12 +150,22 @@ class AnnouncingServer(uvicorn.Server):
         services = getattr(self.config.app.state, "koprade", None)
         if services is None or not services.organizer.generated:
             return
-        base = (services.settings.public_url or self.url).rstrip("/")
+        base = (services.settings.public_url or self._local_url()).rstrip("/")
         print(
             f"Organizer link (lab data and templates; keep it private): "
             f"{base}/#key={services.organizer.key}",
             flush=True,
         )
+
+    def _local_url(self) -> str:
+        """The URL as a browser on this machine opens it: bound to every interface
+        (0.0.0.0, ::), the server is reached on loopback; browsers refuse 0.0.0.0 itself."""
+        host, port = self.servers[0].sockets[0].getsockname()[:2]
+        if ipaddress.ip_address(host).is_unspecified:
+            host = "127.0.0.1" if ":" not in host else "[::1]"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{port}"
 
     @property
     def url(self) -> str:
