@@ -160,7 +160,9 @@ def test_the_facilitator_panel_has_the_new_code_action(new_context: Any, artifac
             )
 
 
-def test_participants_have_no_new_code_action(new_context: Any, server: ServerProcess) -> None:
+def test_participants_have_no_new_code_action_and_see_the_new_code(
+    new_context: Any, server: ServerProcess
+) -> None:
     room = server.post("/api/rooms", {"title": "Dalībniekiem"})
     page = new_context().new_page()
     page.goto(f"/join/{room['code']}")
@@ -170,3 +172,13 @@ def test_participants_have_no_new_code_action(new_context: Any, server: ServerPr
     page.get_by_test_id("code-button").click()
     expect(page.locator("#invite-dialog")).to_be_visible()
     expect(page.get_by_test_id("new-code")).to_be_hidden()
+    # A facilitator gives the room a new code: opening the dialog shows it, not the old one.
+    changed = httpx.post(
+        f"{server.url}/api/rooms/{room['room']}/code",
+        headers={"authorization": f"Bearer {room['facilitator_token']}"},
+        timeout=10,
+    ).json()["code"]
+    close_invite(page)
+    page.get_by_test_id("code-button").click()
+    expect(page.get_by_test_id("invite-code")).to_have_text(changed)
+    expect(page.get_by_test_id("code-button")).to_contain_text(changed)

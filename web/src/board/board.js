@@ -174,7 +174,13 @@ export function renderBoard(app, room, session, opts = {}) {
     } : undefined,
   });
   const help = helpDialog();
-  codeBtn.addEventListener('click', () => invite.open());
+  codeBtn.addEventListener('click', () => {
+    invite.open();
+    // a facilitator may have given the room a new code since this page loaded
+    roomSummary(room, session.token).then((s) => {
+      if (s.code && s.code !== code) { code = s.code; updateSession(room, { code }); renderCode(); invite.refresh(); }
+    }).catch(() => { /* the code shown stays; the connection status tells of trouble */ });
+  });
   helpBtn.addEventListener('click', () => help.showModal());
 
   const editTools = /** @type {HTMLElement[]} */ ([...toolbar.querySelectorAll('.tool-group')].slice(0, 3));
