@@ -182,3 +182,21 @@ def test_participants_have_no_new_code_action_and_see_the_new_code(
     page.get_by_test_id("code-button").click()
     expect(page.get_by_test_id("invite-code")).to_have_text(changed)
     expect(page.get_by_test_id("code-button")).to_contain_text(changed)
+
+
+def test_the_join_form_says_when_a_room_is_closed(new_context: Any, server: ServerProcess) -> None:
+    room = server.post("/api/rooms", {"title": "Slēgta"})
+    closed = httpx.post(
+        f"{server.url}/api/rooms/{room['room']}/commands",
+        json={"command": "set_phase", "phase": "closed"},
+        headers={"authorization": f"Bearer {room['facilitator_token']}"},
+        timeout=10,
+    )
+    assert closed.status_code == 200, closed.text
+    page = new_context(locale="en-GB").new_page()
+    page.goto(f"/join/{room['code']}")
+    page.locator("#join-name").fill("Anna")
+    page.locator("#join-name").press("Enter")
+    expect(page.locator("#join-error")).to_have_text(
+        "This workshop is closed. Ask the facilitator to reopen it."
+    )
