@@ -7,7 +7,6 @@ Every error is a 4xx with `{"error": slug, "message": text}` (docs/protocol.md, 
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from typing import Any
@@ -22,6 +21,8 @@ from server.crdt.board import board_counts
 from server.errors import ApiError
 from server.exports import NoCodeAvailable, create_room_record, iso, load_stored_board
 from server.ids import is_room_id, new_participant_id, normalize_code
+from server.organizer import HEADER as ORGANIZER_HEADER
+from server.rooms.manager import RoomNotFound
 from server.services import Services, services_of
 from server.storage.store import RoomRecord
 from server.tokens import Claims, InvalidToken
@@ -108,14 +109,30 @@ def base_url(request: Request, services: Services) -> str:
 
 
 def check_organizer_key(request: Request, data: dict[str, Any], services: Services) -> None:
-    expected = services.settings.organizer_key
-    if not expected:
-        return
-    given = request.headers.get("x-organizer-key") or data.get("organizer_key")
+    """Creating a room: the organizer key unless the server may create rooms without it."""
+    if services.organizer.key_needed_to_create_rooms:
+        require_organizer_key(request, services, data)
+
+
+def require_organizer_key(
+    request: Request, services: Services, data: dict[str, Any] | None = None
+) -> None:
+    """Lab-wide data (every room's figures, saved templates): always the organizer key."""
+    given = request.headers.get(ORGANIZER_HEADER) or (data or {}).get("organizer_key")
     if not isinstance(given, str) or not given:
-        raise ApiError(401, "organizer_key_required", "this server requires an organizer key")
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise ApiError(401, "organizer_key_required", "this needs the organizer key")
+    if not services.organizer.accepts(given):
         raise ApiError(403, "organizer_key_invalid", "the organizer key is wrong")
+
+
+def has_organizer_key(
+    request: Request, services: Services, data: dict[str, Any] | None = None
+) -> bool:
+    try:
+        require_organizer_key(request, services, data)
+    except ApiError:
+        return False
+    return True
 
 
 # -- endpoints -----------------------------------------------------------------------------
@@ -132,7 +149,10 @@ async def create_room(request: Request) -> JSONResponse:
     board = None
     if data.get("template") is not None:  # a template's board (server/sessions.py)
         _, board = await services.sessions.template(
-            data["template"], data.get("lang", "lv"), include_saved=True
+            data["template"],
+            data.get("lang", "lv"),
+            # saved ones hold a lab's own workshop text: only with the organizer key
+            include_saved=has_organizer_key(request, services, data),
         )
     return await open_room(request, services, title, name, board)
 
@@ -179,8 +199,34 @@ def new_room_body(
     }
 
 
+#: Join failures that count against the address (server/join_limiter.py): a wrong guess.
+FAILED_JOIN_ERRORS = frozenset({"room_not_found", "room_closed", "invalid_invite", "wrong_room"})
+
+
 async def join_room(request: Request) -> JSONResponse:
     services = services_of(request)
+    address = request.client.host if request.client else ""
+    wait = services.join_limiter.retry_after(address)
+    if wait is not None:
+        log.info("join refused: too many failed attempts", extra={"client": address})
+        return JSONResponse(
+            {
+                "error": "too_many_failed_joins",
+                "message": f"too many wrong codes from your address: try again in {wait} s",
+                "retry_after": wait,
+            },
+            status_code=429,
+            headers={"retry-after": str(wait)},
+        )
+    try:
+        return await admit(request, services)
+    except ApiError as exc:
+        if exc.error in FAILED_JOIN_ERRORS:
+            services.join_limiter.failed(address)
+        raise
+
+
+async def admit(request: Request, services: Services) -> JSONResponse:
     data = await json_body(request)
     code = normalize_code(text_field(data, "code", 32))
     name = text_field(data, "name", MAX_NAME_LENGTH)
@@ -198,6 +244,9 @@ async def join_room(request: Request) -> JSONResponse:
         if invited_to != record.id:
             raise ApiError(403, "wrong_room", "the invite is for another room")
         role = "facilitator"
+    elif await room_is_closed(services, record.id):
+        # Only a facilitator's invite still opens a closed room (to reopen or review it).
+        raise ApiError(410, "room_closed", "this room is closed: its facilitator can reopen it")
     participant = new_participant_id()
     await services.store.add_participant(record.id, participant, name, role)
     if role != "observer":
@@ -213,6 +262,17 @@ async def join_room(request: Request) -> JSONResponse:
             "token": services.signer.issue(record.id, participant, name, role),
         }
     )
+
+
+async def room_is_closed(services: Services, room_id: str) -> bool:
+    """Loads the room, as the joiner's socket is about to: concurrent joins share one load,
+    and later ones find it in memory (it unloads when idle)."""
+    try:
+        room = await services.rooms.acquire(room_id)
+    except RoomNotFound as exc:  # deleted meanwhile
+        raise ApiError(404, "room_not_found", "no such room") from exc
+    services.rooms.release(room)
+    return room.settings.get("phase") == "closed"
 
 
 async def room_record(services: Services, room_id: str) -> RoomRecord:
@@ -324,9 +384,9 @@ async def room_insight(request: Request) -> JSONResponse:
 
 
 async def lab_stats(request: Request) -> JSONResponse:
-    """Figures across all rooms for the lab; needs the organizer key when one is set."""
+    """Figures across all rooms for the lab; always needs the organizer key."""
     services = services_of(request)
-    check_organizer_key(request, {}, services)
+    require_organizer_key(request, services)
     await services.activity.flush()
 
     def live_doc(room_id: str) -> Doc | None:

@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--organizer-key",
         default=_env("organizer_key", None),
-        help="require this key (X-Organizer-Key) to create rooms",
+        help="the key (X-Organizer-Key) for lab-wide data and, beyond loopback, creating rooms "
+        "(default: generated into <data-dir>/organizer.key and printed as a link)",
     )
     serve.add_argument(
         "--secret",
