@@ -13,6 +13,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from server import api, transfer
 from server.config import Settings
+from server.error_handlers import STORAGE_ERRORS, internal_error, storage_unavailable
 from server.errors import ApiError
 from server.metrics import Metrics
 from server.rooms.activity import Activity
@@ -102,7 +103,12 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[Middleware(SecurityHeaders)],
-        exception_handlers={ApiError: api.api_error_handler, HTTPException: api.http_error},
+        exception_handlers={
+            ApiError: api.api_error_handler,
+            HTTPException: api.http_error,
+            **dict.fromkeys(STORAGE_ERRORS, storage_unavailable),
+            Exception: internal_error,
+        },
         lifespan=lifespan,
     )
     app.state.koprade = services

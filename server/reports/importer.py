@@ -169,6 +169,9 @@ def _settings(raw: Any) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     if "phases" in meta:
         phases = meta["phases"]
+        # Strings first: a list or object inside is unhashable in the sequence check.
+        if not isinstance(phases, list) or not all(isinstance(p, str) for p in phases):
+            phases = None
         if not is_phase_sequence(phases):
             raise InvalidExport(
                 "meta.phases", f"'meta.phases' must list distinct phases from {', '.join(PHASES)}"
