@@ -57,16 +57,7 @@ def read_frame(frame: bytes) -> None:
             decoded = decode_update(message.update)
             refuse_unsupported_content(decoded)
             LocationIndex().place(decoded)
-            _apply(message.update)
     except ProtocolError:
-        pass
-
-
-def _apply(update: bytes) -> None:
-    """What the room does next (server/rooms/room.py): yrs refuses with ValueError only."""
-    try:
-        Doc().apply_update(update)
-    except ValueError:
         pass
 
 
