@@ -283,13 +283,14 @@ async def _export(args: argparse.Namespace) -> int:
 
 
 async def _import(args: argparse.Namespace) -> int:
+    from server import safejson
     from server.exports import import_room
     from server.reports import InvalidExport, read_export
     from server.tokens import TokenSigner, load_or_create_secret
 
     try:
         raw = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
-        board = read_export(json.loads(raw))
+        board = read_export(safejson.loads(raw))
     except OSError as exc:
         print(f"koprade: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 1
