@@ -1,9 +1,12 @@
 """A long fuzz run against a real server process (not CI): frames and HTTP requests.
 
 Starts `python -m server serve` on a fresh data directory, then sends
-* `--frames` WebSocket frames (default one million) over many short connections: random
-  bytes, valid frames of a participant (cards, text edits, cursor moves, sync steps) with a
-  few bytes mutated, deep awareness states, text frames, and valid frames unchanged;
+* `--frames` WebSocket frames read by the server (default one million, counted by its own
+  /metrics) over many short connections: valid frames of a participant (cursor moves, new
+  cards, text edits, sync steps), and, `--bad-ratio` of them (default 10 %), broken ones:
+  valid frames with bytes mutated, random bytes, deep awareness states, text frames. The
+  server closes a connection at its first refused frame, so a client writes more frames
+  than the server reads; both counts are reported;
 * `--requests` HTTP requests (default 10,000) of random and mutated bodies, query strings
   and tokens to every API route,
 and reports crashes of the server process (must be 0), HTTP 5xx (must be 0), WebSocket
@@ -78,45 +81,48 @@ def random_json_key(rng: random.Random) -> str:
 class Frames:
     """Frames of one participant: valid ones to start from, and ways to break them."""
 
-    def __init__(self, participant: str, rng: random.Random) -> None:
+    def __init__(self, participant: str, rng: random.Random, *, observer: bool = False) -> None:
         self.rng = rng
         doc: Doc = Doc()
         cards = doc.get("cards", type=Map)
-        self.valid: list[bytes] = []
+        self.valid: list[bytes] = [b"\x03"]  # query awareness
         for index in range(20):
+            # One update per card: created and then edited, so none depends on another.
             before = doc.get_state()
             card_id = f"{participant}-{rng.getrandbits(40):x}-{index}"
             cards[card_id] = Map(
                 {"text": Text(f"fuzz {index}"), "x": 1.0, "y": 2.0, "author": participant}
             )
-            self.valid.append(create_update_message(doc.get_update(before)))
-            before = doc.get_state()
-            cards[card_id]["text"] += " more"
-            self.valid.append(create_update_message(doc.get_update(before)))
-        self.valid.append(b"\x03")
+            cards[card_id]["text"] += " edited"
+            update = create_update_message(doc.get_update(before))
+            # Observers may not write: what they send honestly is presence only.
+            self.valid.append(update if not observer else b"\x03")
+        # Mutations start from a real update whatever the role.
+        self.mutable = [*self.valid, create_update_message(doc.get_update())]
 
     def awareness(self, client: int, clock: int, state: bytes) -> bytes:
         update = write_var_uint(1) + write_var_uint(client) + write_var_uint(clock)
         update += write_var_uint(len(state)) + state
         return create_awareness_message(update)
 
-    def next(self, client: int, clock: int) -> bytes | str:
+    def next(self, client: int, clock: int, bad_ratio: float) -> bytes | str:
         rng = self.rng
-        kind = rng.randrange(100)
-        if kind < 30:  # a cursor move: the most common frame there is
-            state = json.dumps({"user": {"color": "#abc"}, "cursor": {"x": kind, "y": clock}})
-            return self.awareness(client, clock, state.encode())
-        if kind < 45:
+        if rng.random() >= bad_ratio:  # what honest clients send, mostly cursor moves
+            if rng.random() < 0.7:
+                cursor = {"x": rng.random() * 1000, "y": clock}
+                state = json.dumps({"user": {"color": "#abc"}, "cursor": cursor})
+                return self.awareness(client, clock, state.encode())
             return rng.choice(self.valid)
-        if kind < 75:
-            base = rng.choice(self.valid) if kind < 60 else self.awareness(client, clock, b"{}")
+        kind = rng.randrange(100)
+        if kind < 50:  # a valid frame with a few bytes flipped, dropped or inserted
+            base = rng.choice(self.mutable) if kind < 35 else self.awareness(client, clock, b"{}")
             return mutate(base, rng)
-        if kind < 90:
+        if kind < 80:
             return rng.randbytes(rng.randrange(1, 64))
-        if kind < 95:
+        if kind < 90:
             depth = rng.choice([100, 250, 1500, 5000])
             return self.awareness(client, clock, b'{"u":' + b"[" * depth + b"]" * depth + b"}")
-        if kind < 97:
+        if kind < 95:
             return "text"
         return b"\x00\x00" + rng.randbytes(rng.randrange(8))
 
@@ -126,7 +132,8 @@ class Frames:
 
 class Tally:
     def __init__(self) -> None:
-        self.frames = 0
+        self.frames = 0  # written by the clients
+        self.server_frames = 0  # read by the server (its /metrics), polled
         self.connections = 0
         self.closes: collections.Counter[int | None] = collections.Counter()
         self.statuses: collections.Counter[int] = collections.Counter()
@@ -134,18 +141,24 @@ class Tally:
 
 
 async def ws_worker(
-    url: str, frames: Frames, tally: Tally, target: int, deadline: float, worker: int
+    url: str,
+    frames: Frames,
+    tally: Tally,
+    target: int,
+    deadline: float,
+    worker: int,
+    bad_ratio: float,
 ) -> None:
     client = 10_000_000 + worker * 1_000_000
-    while tally.frames < target and time.monotonic() < deadline:
+    while tally.server_frames < target and time.monotonic() < deadline:
         client += 1
-        count = frames.rng.randrange(1, 40)
+        count = frames.rng.randrange(1, 100)
         try:
             async with websockets.connect(url, max_size=None, open_timeout=10) as ws:
                 tally.connections += 1
                 try:
                     for clock in range(count):
-                        await ws.send(frames.next(client, clock + 1))
+                        await ws.send(frames.next(client, clock + 1, bad_ratio))
                         tally.frames += 1
                     await ws.send(PROBE)
                     while True:
@@ -159,6 +172,16 @@ async def ws_worker(
             tally.closes[-1] += 1
             print(f"connection failed: {exc!r}", file=sys.stderr)
             await asyncio.sleep(0.1)
+
+
+async def server_frames(http: httpx.AsyncClient) -> int:
+    """Frames the server has read: messages it decoded plus the ones it closed a socket for."""
+    text = (await http.get("/metrics")).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(("koprade_messages_received_total", "koprade_errors_total")):
+            total += float(line.rsplit(" ", 1)[1])
+    return int(total)
 
 
 # -- HTTP phase --------------------------------------------------------------------------------
@@ -270,25 +293,38 @@ async def run(args: argparse.Namespace) -> int:
         workers = []
         for worker in range(args.connections):
             token = [info.token, participant["token"], observer["token"]][worker % 3]
-            frames = Frames(participant["participant"], random.Random(rng.getrandbits(64)))
+            frames = Frames(
+                participant["participant"],
+                random.Random(rng.getrandbits(64)),
+                observer=worker % 3 == 2,
+            )
             url = f"{server.ws_url}/ws/rooms/{info.room}?token={token}"
-            workers.append(ws_worker(url, frames, tally, args.frames, deadline, worker))
-        last_report = time.monotonic()
+            workers.append(
+                ws_worker(url, frames, tally, args.frames, deadline, worker, args.bad_ratio)
+            )
 
-        async def progress() -> None:
-            nonlocal last_report
-            while tally.frames < args.frames and time.monotonic() < deadline:
-                await asyncio.sleep(30)
-                rate = tally.frames / (time.monotonic() - ws_started)
-                print(
-                    f"  {tally.frames} frames, {tally.connections} connections "
-                    f"({rate:.0f} frames/s), RSS {rss_kib(pid)} KiB",
-                    flush=True,
-                )
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as metrics_http:
+            frames_before = await server_frames(metrics_http)
 
-        reporter = asyncio.ensure_future(progress())
-        await asyncio.gather(*workers)
-        reporter.cancel()
+            async def progress() -> None:
+                last_print = time.monotonic()
+                while True:
+                    await asyncio.sleep(2)
+                    tally.server_frames = await server_frames(metrics_http) - frames_before
+                    if time.monotonic() - last_print >= 30:
+                        last_print = time.monotonic()
+                        rate = tally.server_frames / (last_print - ws_started)
+                        print(
+                            f"  {tally.server_frames} frames read by the server "
+                            f"({tally.frames} written), {tally.connections} connections, "
+                            f"{rate:.0f} frames/s, RSS {rss_kib(pid)} KiB",
+                            flush=True,
+                        )
+
+            reporter = asyncio.ensure_future(progress())
+            await asyncio.gather(*workers)
+            reporter.cancel()
+            tally.server_frames = await server_frames(metrics_http) - frames_before
         ws_seconds = time.monotonic() - ws_started
 
         # The room still serves: the facilitator writes, the participant who watched all
@@ -310,7 +346,8 @@ async def run(args: argparse.Namespace) -> int:
         "http_statuses": dict(sorted(tally.statuses.items())),
         "http_5xx": sum(n for s, n in tally.statuses.items() if s >= 500),
         "http_4xx_without_json_error": tally.bad_error_bodies,
-        "frames": tally.frames,
+        "frames_read_by_server": tally.server_frames,
+        "frames_written_by_clients": tally.frames,
         "connections": tally.connections,
         "ws_seconds": round(ws_seconds, 1),
         "closes (None = still open after the probe)": closes,
@@ -332,6 +369,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=6, help="concurrent WebSockets")
     parser.add_argument("--time-limit", type=float, default=3600, help="seconds")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--bad-ratio", type=float, default=0.1, help="share of frames that are broken on purpose"
+    )
     return asyncio.run(run(parser.parse_args()))
 
 
