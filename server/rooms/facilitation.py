@@ -120,7 +120,9 @@ class Facilitation:
     # -- phases and switches -----------------------------------------------------------------
 
     @_command("set_phase")
-    async def _set_phase(self, room: Room, claims: Claims, body: Any) -> dict[str, Any]:
+    async def _set_phase(
+        self, room: Room, claims: Claims, body: arguments.SetPhase
+    ) -> dict[str, Any]:
         phase = body.phase
         if phase not in room.settings["phases"]:
             raise _field_error("phase", f"'{phase}' is not one of this room's phases")
@@ -132,7 +134,9 @@ class Facilitation:
         return {"phase": phase}
 
     @_command("set_phases")
-    async def _set_phases(self, room: Room, claims: Claims, body: Any) -> dict[str, Any]:
+    async def _set_phases(
+        self, room: Room, claims: Claims, body: arguments.SetPhases
+    ) -> dict[str, Any]:
         phases = body.phases
         if room.settings["phase"] not in phases:
             raise ApiError(409, "last_phase_missing", "the current phase must stay in the sequence")
@@ -140,7 +144,9 @@ class Facilitation:
         return {"phases": phases}
 
     @_command("settings")
-    async def _settings(self, room: Room, claims: Claims, body: Any) -> dict[str, Any]:
+    async def _settings(
+        self, room: Room, claims: Claims, body: arguments.RoomSwitches
+    ) -> dict[str, Any]:
         changes = body.changes()
         if not changes:
             raise _field_error("locked", "give at least one of locked, anonymous, editOthers")
@@ -154,20 +160,22 @@ class Facilitation:
         return changes
 
     @_command("follow_me")
-    async def _follow_me(self, room: Room, claims: Claims, body: Any) -> dict[str, Any]:
+    async def _follow_me(
+        self, room: Room, claims: Claims, body: arguments.FollowMe
+    ) -> dict[str, Any]:
         following = claims.participant if body.on else None
         writes.write_meta(room, followMe=following)
         return {"followMe": following}
 
     @_command("rename")
-    async def _rename(self, room: Room, claims: Claims, body: Any) -> dict[str, Any]:
+    async def _rename(self, room: Room, claims: Claims, body: arguments.Rename) -> dict[str, Any]:
         title = body.title
         await self.store.rename_room(room.id, title)
         writes.write_meta(room, title=title)
         return {"title": title}
 
     @_command("remove")
-    async def _remove(self, room: Room, claims: Claims, body: Any) -> dict[str, Any]:
+    async def _remove(self, room: Room, claims: Claims, body: arguments.Remove) -> dict[str, Any]:
         participant = body.participant
         if participant == claims.participant:
             raise _field_error("participant", "you cannot remove yourself")
@@ -183,7 +191,7 @@ class Facilitation:
     # -- timer ---------------------------------------------------------------------------------
 
     @_command("timer")
-    async def _timer(self, room: Room, claims: Claims, body: Any) -> dict[str, Any]:
+    async def _timer(self, room: Room, claims: Claims, body: arguments.Timer) -> dict[str, Any]:
         action = body.action
         timer = dict(room.settings.get("timer") or STOPPED_TIMER)
         now = now_ms()
@@ -220,13 +228,17 @@ class Facilitation:
     # -- silent brainstorming ------------------------------------------------------------------
 
     @_command("private")
-    async def _private(self, room: Room, claims: Claims, body: Any) -> dict[str, Any]:
+    async def _private(
+        self, room: Room, claims: Claims, body: arguments.PrivateMode
+    ) -> dict[str, Any]:
         on = body.on
         writes.write_meta(room, private=on)
         return {"private": on}
 
     @_command("reveal")
-    async def _reveal(self, room: Room, claims: Claims, body: Any) -> dict[str, Any]:
+    async def _reveal(
+        self, room: Room, claims: Claims, body: arguments.NoArguments
+    ) -> dict[str, Any]:
         """Every private card onto the shared board at once, then private mode off."""
         revealed: dict[str, dict[str, Any]] = {}
         boards: list[Room] = []
@@ -324,15 +336,17 @@ class Facilitation:
         return {"mine": dict(mine), "remaining": budget - sum(mine.values())}
 
     @_command("vote", facilitator=False)
-    async def _vote(self, room: Room, claims: Claims, body: Any) -> dict[str, Any]:
+    async def _vote(self, room: Room, claims: Claims, body: arguments.Vote) -> dict[str, Any]:
         return await self._change_vote(room, claims, body.card, +1)
 
     @_command("unvote", facilitator=False)
-    async def _unvote(self, room: Room, claims: Claims, body: Any) -> dict[str, Any]:
+    async def _unvote(self, room: Room, claims: Claims, body: arguments.Vote) -> dict[str, Any]:
         return await self._change_vote(room, claims, body.card, -1)
 
     @_command("voting")
-    async def _voting(self, room: Room, claims: Claims, body: Any) -> dict[str, Any]:
+    async def _voting(
+        self, room: Room, claims: Claims, body: arguments.VotingRules
+    ) -> dict[str, Any]:
         if any(cards for cards in (await self._room_votes(room.id)).values()):
             raise ApiError(409, "votes_cast", "reset the votes before changing the rules")
         voting = dict(room.settings["voting"])
@@ -351,7 +365,9 @@ class Facilitation:
         return {"voting": voting}
 
     @_command("close_vote")
-    async def _close_vote(self, room: Room, claims: Claims, body: Any) -> dict[str, Any]:
+    async def _close_vote(
+        self, room: Room, claims: Claims, body: arguments.NoArguments
+    ) -> dict[str, Any]:
         result = await self._set_voting_state(room, "closed")
         votes = await self._room_votes(room.id)
         ranked = sorted(
@@ -360,11 +376,15 @@ class Facilitation:
         return {**result, "results": [{"card": card, **tally} for card, tally in ranked]}
 
     @_command("reopen_vote")
-    async def _reopen_vote(self, room: Room, claims: Claims, body: Any) -> dict[str, Any]:
+    async def _reopen_vote(
+        self, room: Room, claims: Claims, body: arguments.NoArguments
+    ) -> dict[str, Any]:
         return await self._set_voting_state(room, "open")
 
     @_command("reset_votes")
-    async def _reset_votes(self, room: Room, claims: Claims, body: Any) -> dict[str, Any]:
+    async def _reset_votes(
+        self, room: Room, claims: Claims, body: arguments.NoArguments
+    ) -> dict[str, Any]:
         voters = self._voters(room)
         await self.store.delete_votes(room.id)
         self._votes[room.id] = {}
