@@ -437,3 +437,37 @@ async def test_a_client_that_stops_answering_pings_is_closed_with_4408(
         await watcher.close()
     finally:
         await server.stop()
+
+
+async def test_a_vanished_postgresql_database_is_a_json_503(
+    settings: Settings, postgres_database: str
+) -> None:
+    """A real PostgreSQL database dropped under a running server: 503 with JSON, not 500."""
+    import asyncpg
+
+    from tests.conftest import POSTGRES_ADMIN_URL
+
+    name = "koprade_vanishing_" + secrets.token_hex(4)
+    admin = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = postgres_database.rsplit("/", 1)[0] + "/" + name
+        from dataclasses import replace
+
+        server = await InProcessServer(replace(settings, database_url=url)).start()
+        try:
+            info = await server.create_room("Before the drop")
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+                created = await http.post("/api/rooms", json={"title": "After the drop"})
+                joined = await http.post("/api/join", json={"code": info.code, "name": "Anna"})
+                summary = await http.get(
+                    f"/api/rooms/{info.room}", headers={"authorization": f"Bearer {info.token}"}
+                )
+            for response in (created, joined, summary):
+                assert_json_error(response, 503, "storage_unavailable")
+        finally:
+            await server.stop()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
