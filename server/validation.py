@@ -10,7 +10,7 @@ on typed, bounded values. A failure is `422 invalid_field` naming the field
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -238,6 +238,19 @@ class NoArguments(Body):
     command: Literal["reveal", "close_vote", "reopen_vote", "reset_votes"]
 
 
+_COMMAND_MODELS = (
+    SetPhase,
+    SetPhases,
+    RoomSwitches,
+    FollowMe,
+    Rename,
+    Remove,
+    Timer,
+    PrivateMode,
+    Vote,
+    VotingRules,
+    NoArguments,
+)
 Command = Annotated[
     SetPhase
     | SetPhases
@@ -252,22 +265,9 @@ Command = Annotated[
     | NoArguments,
     Discriminator("command"),
 ]
+#: Every command name, from the `command` literals of the models.
 COMMANDS: frozenset[str] = frozenset(
-    name
-    for model in (
-        SetPhase,
-        SetPhases,
-        RoomSwitches,
-        FollowMe,
-        Rename,
-        Remove,
-        Timer,
-        PrivateMode,
-        Vote,
-        VotingRules,
-        NoArguments,
-    )
-    for name in model.model_fields["command"].annotation.__args__  # type: ignore[union-attr]
+    name for model in _COMMAND_MODELS for name in get_args(model.model_fields["command"].annotation)
 )
 _COMMAND = TypeAdapter(Command)
 
