@@ -138,6 +138,7 @@ class Tally:
         self.closes: collections.Counter[int | None] = collections.Counter()
         self.statuses: collections.Counter[int] = collections.Counter()
         self.bad_error_bodies = 0
+        self.transport_errors = 0
 
 
 async def ws_worker(
@@ -248,7 +249,12 @@ async def http_phase(
             while sent < target and time.monotonic() < deadline:
                 sent += 1
                 request = http_request(rng, room, code, tokens)
-                response = await http.request(**request)
+                try:
+                    response = await http.request(**request)
+                except httpx.TransportError as exc:  # the server dropped the connection
+                    tally.transport_errors += 1
+                    print(f"{type(exc).__name__}: {request['method']} {request['url']}")
+                    continue
                 tally.statuses[response.status_code] += 1
                 if response.status_code >= 400:
                     try:
@@ -346,6 +352,7 @@ async def run(args: argparse.Namespace) -> int:
         "http_statuses": dict(sorted(tally.statuses.items())),
         "http_5xx": sum(n for s, n in tally.statuses.items() if s >= 500),
         "http_4xx_without_json_error": tally.bad_error_bodies,
+        "http_connections_dropped": tally.transport_errors,
         "frames_read_by_server": tally.server_frames,
         "frames_written_by_clients": tally.frames,
         "connections": tally.connections,
@@ -359,6 +366,7 @@ async def run(args: argparse.Namespace) -> int:
     print(json.dumps(result, indent=2))
     bad = result["http_5xx"] or result["closes_1011"] or crashed
     bad = bad or result["closes_without_close_frame"] or tally.bad_error_bodies
+    bad = bad or tally.transport_errors
     return 1 if bad else 0
 
 
