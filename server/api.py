@@ -290,7 +290,7 @@ async def room_insight(request: Request) -> JSONResponse:
     await facilitator_claims(request, services, room_id)
     live = services.rooms.rooms.get(room_id)
     figures = await insight.stored_figures(
-        services.store, room_id, live.doc if live is not None else None
+        services.store, room_id, live.doc if live is not None else None, services.rooms.pseudonyms
     )
     pending = services.activity.pending(room_id)
     for participant, (edits, seconds) in pending.items():
@@ -311,7 +311,9 @@ async def lab_stats(request: Request) -> JSONResponse:
         room = services.rooms.rooms.get(room_id)
         return room.doc if room is not None else None
 
-    return JSONResponse(await insight.lab_stats(services.store, live_doc))
+    return JSONResponse(
+        await insight.lab_stats(services.store, live_doc, services.rooms.pseudonyms)
+    )
 
 
 async def board_doc(services: Services, room_id: str) -> Doc:

@@ -13,6 +13,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from server import api, transfer
 from server.config import Settings
+from server.crdt.pseudonyms import Pseudonyms
 from server.error_handlers import STORAGE_ERRORS, internal_error, storage_unavailable
 from server.errors import ApiError
 from server.metrics import Metrics
@@ -33,6 +34,7 @@ log = logging.getLogger("koprade.app")
 def create_app(settings: Settings) -> Starlette:
     store = Store.for_settings(settings.data_dir, settings.database_url)
     metrics = Metrics()
+    secret = load_or_create_secret(settings.data_dir, settings.secret)
     rooms = RoomManager(
         store,
         commit_interval=settings.commit_interval,
@@ -41,6 +43,7 @@ def create_app(settings: Settings) -> Starlette:
         fanout_interval=settings.fanout_interval,
         on_commit=metrics.committed,
         on_relay=metrics.relayed,
+        pseudonyms=Pseudonyms(secret),
     )
     metrics.watch(rooms)
     facilitation = Facilitation(store, rooms)
@@ -49,7 +52,7 @@ def create_app(settings: Settings) -> Starlette:
         settings=settings,
         store=store,
         rooms=rooms,
-        signer=TokenSigner(load_or_create_secret(settings.data_dir, settings.secret)),
+        signer=TokenSigner(secret),
         facilitation=facilitation,
         activity=activity,
         metrics=metrics,

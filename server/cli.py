@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", help="participation figures across all rooms")
     _storage_options(stats)
     stats.add_argument("--json", action="store_true", help="the figures as one JSON object")
+    stats.add_argument(
+        "--secret",
+        default=_env("secret", None),
+        help="the server's secret, to count anonymous cards (default: <data-dir>/secret.key)",
+    )
 
     purge = commands.add_parser(
         "purge", help="delete closed rooms (and their snapshots) past the retention period"
@@ -180,11 +185,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _stats(args: argparse.Namespace) -> int:
+    from server.crdt.pseudonyms import Pseudonyms
     from server.insight import lab_stats
 
+    # The server's secret resolves anonymous cards' pseudonyms; never create one here.
+    key_file = args.data_dir / "secret.key"
+    secret = args.secret.encode() if args.secret else None
+    if secret is None and key_file.exists():
+        secret = key_file.read_bytes().strip()
+    pseudonyms = Pseudonyms(secret) if secret else None
     store = await _open_store(args)
     try:
-        figures = await lab_stats(store)
+        figures = await lab_stats(store, pseudonyms=pseudonyms)
     finally:
         await store.close()
     if args.json:

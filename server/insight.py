@@ -11,13 +11,14 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pycrdt import Doc, Map
 
 from server.crdt.board import CARDS
 from server.crdt.meta import read_meta
+from server.crdt.pseudonyms import Pseudonyms
 from server.crdt.rules import OBSERVER, PARTICIPANT
 from server.exports import iso, load_stored_board
 from server.storage.store import ParticipantRecord, Store
@@ -41,12 +42,16 @@ def equality(counts: list[int]) -> dict[str, Any]:
     }
 
 
-def cards_by_author(doc: Doc) -> dict[str, int]:
+def cards_by_author(doc: Doc, pseudonyms: dict[str, str] | None = None) -> dict[str, int]:
+    """Cards per participant; authors written as pseudonyms (anonymous mode) are counted
+    for the participant behind them (`pseudonyms`: pseudonym -> participant id)."""
+    pseudonyms = pseudonyms or {}
     counts: dict[str, int] = {}
     for card in doc.get(CARDS, type=Map).values():
         if isinstance(card, Map):
             author = card.get("author")
             if isinstance(author, str) and author:
+                author = pseudonyms.get(author, author)
                 counts[author] = counts.get(author, 0) + 1
     return counts
 
@@ -60,12 +65,14 @@ class RoomFigures:
     votes: dict[str, dict[str, int]]
     activity: dict[str, tuple[int, float]]  # participant -> (edits, seconds)
     connected: set[str]
+    # Author pseudonym -> participant id, to attribute anonymous cards (server only).
+    pseudonyms: dict[str, str] = field(default_factory=dict)
 
 
 def room_insight(figures: RoomFigures) -> dict[str, Any]:
     settings = read_meta(figures.doc)
     anonymous = bool(settings.get("anonymous"))
-    cards = cards_by_author(figures.doc)
+    cards = cards_by_author(figures.doc, figures.pseudonyms)
     rows = []
     for person in figures.people:
         if person.role == OBSERVER:
@@ -101,25 +108,35 @@ def room_insight(figures: RoomFigures) -> dict[str, Any]:
     }
 
 
-async def stored_figures(store: Store, room_id: str, doc: Doc | None = None) -> RoomFigures:
-    """A room's figures from the database; `doc` is the live board when the room is loaded."""
+async def stored_figures(
+    store: Store, room_id: str, doc: Doc | None = None, pseudonyms: Pseudonyms | None = None
+) -> RoomFigures:
+    """A room's figures from the database; `doc` is the live board when the room is loaded,
+    `pseudonyms` the server's (without them anonymous cards count for nobody)."""
     activity = (await store.load_activity(room_id)).get(room_id, {})
+    people = await store.list_participants(room_id)
     return RoomFigures(
-        people=await store.list_participants(room_id),
+        people=people,
         doc=doc if doc is not None else await load_stored_board(store, room_id),
         votes=await store.load_votes(room_id),
         activity={p: (edits, float(seconds)) for p, (edits, seconds) in activity.items()},
         connected=set(),
+        pseudonyms=(
+            pseudonyms.for_room(room_id).resolver(p.id for p in people) if pseudonyms else {}
+        ),
     )
 
 
 async def lab_stats(
-    store: Store, live_doc: Callable[[str], Doc | None] = lambda room_id: None
+    store: Store,
+    live_doc: Callable[[str], Doc | None] = lambda room_id: None,
+    pseudonyms: Pseudonyms | None = None,
 ) -> dict[str, Any]:
     """Figures across every room, for the lab's monitoring (live documents where loaded)."""
     rooms = []
     for summary in await store.list_rooms():
-        insight = room_insight(await stored_figures(store, summary.id, live_doc(summary.id)))
+        figures = await stored_figures(store, summary.id, live_doc(summary.id), pseudonyms)
+        insight = room_insight(figures)
         rooms.append(
             {
                 "room": summary.id,

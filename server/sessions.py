@@ -51,7 +51,7 @@ from server.rooms.facilitation import Facilitation
 from server.rooms.manager import RoomManager, RoomNotFound
 from server.rooms.room import Room
 from server.storage.sessions import SessionStore, SnapshotRecord, TemplateRecord
-from server.storage.store import RoomRecord, StorageError, Store
+from server.storage.store import ParticipantRecord, RoomRecord, StorageError, Store
 from server.tokens import Claims
 
 log = logging.getLogger("koprade.sessions")
@@ -509,7 +509,9 @@ class Sessions:
             ],
             # Everything stored, names included: this answers a person's request for their
             # data, so the room's display rules (anonymous mode) do not apply here.
-            "board": export_json(record, await self.board(room_id), room_rules=False),
+            "board": self._attributed(
+                room_id, export_json(record, await self.board(room_id), room_rules=False), people
+            ),
             "privateBoards": private,
             "activity": [
                 {
@@ -522,6 +524,18 @@ class Sessions:
             ],
             "templates": await self.saved.templates_from(room_id),
         }
+
+    def _attributed(
+        self, room_id: str, board: dict[str, Any], people: list[ParticipantRecord]
+    ) -> dict[str, Any]:
+        """Each card with the `participant` who wrote it, its pseudonym resolved (anonymous
+        mode): a person asking for their data gets their anonymous cards too."""
+        resolve = self.rooms.pseudonyms.for_room(room_id).resolver(p.id for p in people)
+        for card in board["cards"]:
+            author = card.get("author")
+            if isinstance(author, str) and author:
+                card["participant"] = resolve.get(author, author)
+        return board
 
 
 def snapshot_entry(record: SnapshotRecord, names: dict[str, str]) -> dict[str, Any]:

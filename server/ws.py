@@ -81,7 +81,7 @@ async def room_socket(websocket: WebSocket) -> None:
     room.join(connection)
     services.activity.connected(room_id, claims.participant)
     if not private:
-        connection.send(hello_message(claims))
+        connection.send(hello_message(claims, room))
         if claims.role != OBSERVER:
             connection.send(await services.facilitation.votes_message(room, claims.participant))
     conn_log.info("connected (%d in room)", len(room.connections))

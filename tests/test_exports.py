@@ -108,6 +108,8 @@ async def run_workshop(
     workshop = Workshop(server, info.room, info.code, info.token, anna, bob, [*clients.values()])
     if anonymous:
         await workshop.ok("settings", anonymous=True)
+        for client in clients.values():
+            await wait_until(lambda c=client: c.last_message("hello")["anonymous"] is True)
     if named_votes:
         await workshop.ok("voting", anonymous=False)
     for cluster_id, (title, x, y, w, h) in CLUSTERS.items():

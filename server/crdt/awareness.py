@@ -3,7 +3,8 @@
 An awareness update is `count`, then per client `client id`, `clock` and a JSON state
 string, where `null` removes the client. Clients are untrusted, so every entry is parsed
 and checked here before the room's `pycrdt.Awareness` sees it, and the `user` fields are
-overwritten with the identity from the connection's token.
+overwritten with the identity from the connection's token, or, in an anonymous room, with a
+neutral label ("Participant 3") and a presence alias (`AnonymousPresence`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,30 @@ class Identity:
     participant: str
     name: str
     role: str
+    # What this participant's cards name as their author in an anonymous room (set by the
+    # room from server/crdt/pseudonyms.py); also the sender's own, for the rules.
+    pseudonym: str | None = None
+
+    @property
+    def own_authors(self) -> frozenset[str]:
+        """Every `author` value that names this participant."""
+        return frozenset(a for a in (self.participant, self.pseudonym) if a)
+
+
+#: The neutral label of presence in anonymous rooms, by role; clients show their own
+#: translation from `user.role` and `user.number`.
+ANONYMOUS_LABELS = {"participant": "Participant", "observer": "Observer"}
+
+
+@dataclass(frozen=True, slots=True)
+class AnonymousPresence:
+    """How a participant appears in an anonymous room's presence: an alias and a number."""
+
+    alias: str
+    number: int
+
+    def label(self, role: str) -> str:
+        return f"{ANONYMOUS_LABELS.get(role, 'Participant')} {self.number}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,15 +122,27 @@ def encode_awareness_update(entries: list[AwarenessEntry]) -> bytes:
     return encoder.to_bytes()
 
 
-def bind_identity(state: dict[str, Any], identity: Identity) -> dict[str, Any]:
-    """Return the state with `user` taken from the token, keeping only a sane color."""
+def bind_identity(
+    state: dict[str, Any], identity: Identity, anonymous: AnonymousPresence | None = None
+) -> dict[str, Any]:
+    """Return the state with `user` taken from the token, keeping only a sane color.
+
+    With `anonymous`, `user` carries the neutral label, the number and the alias instead of
+    the name and the participant id, and no color: clients derive a person's color from
+    their id, so a color kept from before the switch would tell who is who.
+    """
     published = state.get("user")
     user: dict[str, Any] = {}
-    if isinstance(published, dict):
+    if isinstance(published, dict) and anonymous is None:
         color = published.get("color")
         if isinstance(color, str) and len(color) <= MAX_COLOR_LENGTH:
             user["color"] = color
-    user["name"] = identity.name
-    user["id"] = identity.participant
+    if anonymous is None:
+        user["name"] = identity.name
+        user["id"] = identity.participant
+    else:
+        user["name"] = anonymous.label(identity.role)
+        user["id"] = anonymous.alias
+        user["number"] = anonymous.number
     user["role"] = identity.role
     return {**state, "user": user}

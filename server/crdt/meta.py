@@ -65,4 +65,5 @@ def rules_from_meta(settings: dict[str, Any]) -> Rules:
         locked=bool(settings.get("locked")),
         edit_others=bool(settings.get("editOthers")),
         private=bool(settings.get("private")),
+        anonymous=bool(settings.get("anonymous")),
     )

@@ -78,6 +78,8 @@ class Rules:
     locked: bool = False
     edit_others: bool = True
     private: bool = False
+    # New cards name their author by pseudonym (server/crdt/pseudonyms.py), never by id.
+    anonymous: bool = False
 
 
 #: A card's author in the room's document: None when there is no such card.
@@ -111,6 +113,12 @@ class _Check:
         self.rules = rules
         self._card_author = card_author
         self._authors: dict[str, str | None] = {}
+        # Both the participant id and the pseudonym name the sender's own cards; a new card
+        # in an anonymous room must carry the pseudonym.
+        self.own_authors = sender.own_authors
+        pseudonym = sender.pseudonym
+        accepted = (pseudonym,) if rules.anonymous and pseudonym else tuple(self.own_authors)
+        self.new_card_authors = {(author,) for author in accepted}
         self.allowed = frozenset() if rules.locked else PHASE_ACTIONS.get(rules.phase, frozenset())
 
     def run(self, placed: list[Placed], removed: list[Location]) -> None:
@@ -165,7 +173,7 @@ class _Check:
                 )
             if entry.struct.content != "type":
                 raise Rejected("contract", "a card must be a map")
-            if authors.get(card_id) != (self.sender.participant,):
+            if authors.get(card_id) not in self.new_card_authors:
                 raise Rejected("author", "a new card must name its author: the sender")
             created.add(card_id)
         return created
@@ -188,7 +196,7 @@ class _Check:
     def own(self, action: str, card_id: str) -> None:
         self.need(action)
         author = self.card_author(card_id)
-        if author is not None and author != self.sender.participant and not self.rules.edit_others:
+        if author is not None and author not in self.own_authors and not self.rules.edit_others:
             raise Rejected("owner", "only its author can change or delete this card")
 
     def field(self, card_id: str, name: str) -> None:

@@ -14,11 +14,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from server import validation as arguments
+from server.crdt.awareness import Identity
 from server.crdt.messages import encode_koprade
 from server.crdt.meta import STOPPED_TIMER
 from server.crdt.rules import FACILITATOR, OBSERVER, VOTING_PHASE
 from server.errors import ApiError
-from server.rooms import writes
+from server.rooms import anonymity, writes
 from server.rooms.connection import CLOSE_FORBIDDEN
 from server.rooms.manager import RoomManager, RoomNotFound, private_board_id
 from server.rooms.room import Room
@@ -150,13 +151,7 @@ class Facilitation:
         changes = body.changes()
         if not changes:
             raise _field_error("locked", "give at least one of locked, anonymous, editOthers")
-        was_anonymous = room.anonymous
-        writes.write_meta(room, **changes)
-        if room.anonymous and not was_anonymous:
-            writes.set_people(room, None)
-        elif was_anonymous and not room.anonymous:
-            people = await self.store.list_participants(room.id)
-            writes.set_people(room, {p.id: p.name for p in people})
+        await anonymity.apply_settings(self, room, changes)
         return changes
 
     @_command("follow_me")
@@ -252,7 +247,7 @@ class Facilitation:
                 board = await self.rooms.acquire(board_id)
                 boards.append(board)
                 revealed.update(writes.read_cards(board))
-            writes.add_cards(room, revealed)
+            writes.add_cards(room, revealed)  # authors as pseudonyms in anonymous rooms
             writes.write_meta(room, private=False)
             for board in boards:
                 writes.remove_cards(board, list(writes.read_cards(board)))
@@ -292,6 +287,12 @@ class Facilitation:
                 if named:
                     entry.setdefault("voters", {})[participant] = count
         return tallies
+
+    async def shown_tallies(self, room: Room) -> dict[str, dict[str, Any]] | None:
+        """The vote results the board shows (None: hidden); `voters` are keyed by
+        pseudonym on an anonymous board (`writes.write_tallies`)."""
+        votes = await self._room_votes(room.id)
+        return self._tallies(room, votes) if self._results_visible(room) else None
 
     def _results_visible(self, room: Room) -> bool:
         voting = room.settings["voting"]
@@ -398,13 +399,27 @@ class Facilitation:
         )
 
 
-def hello_message(claims: Claims) -> bytes:
+def hello_message(who: Claims | Identity, room: Room) -> bytes:
+    """Who the connection is, the `author` its new cards must carry, and how it appears in
+    presence (in anonymous rooms: a neutral label, a number and an alias; docs/protocol.md)."""
+    identity = who.identity if isinstance(who, Claims) else who
+    shown = room.shown_as(identity)
+    presence: dict[str, Any] = (
+        {"id": identity.participant, "name": identity.name}
+        if shown is None
+        else {"id": shown.alias, "name": shown.label(identity.role), "number": shown.number}
+    )
     return encode_koprade(
         {
             "type": "hello",
-            "participant": claims.participant,
-            "name": claims.name,
-            "role": claims.role,
+            "participant": identity.participant,
+            "name": identity.name,
+            "role": identity.role,
+            "anonymous": room.anonymous,
+            "author": room.author_id(identity),
+            # Its own cards written while the room was anonymous name it by this.
+            "pseudonym": room.author_pseudonym(identity),
+            "presence": presence,
             "serverTime": now_ms(),
         }
     )

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from server.crdt.board import new_board
+from server.crdt.pseudonyms import Pseudonyms
+from server.crdt.rules import FACILITATOR
 from server.rooms.room import Room
 from server.rooms.writes import complete_meta
 from server.storage.store import Store
@@ -51,8 +54,11 @@ class RoomManager:
         fanout_interval: float,
         on_commit: Callable[[float], None] | None = None,
         on_relay: Callable[[float, int], None] | None = None,
+        pseudonyms: Pseudonyms | None = None,
     ) -> None:
         self.store = store
+        # Stand-ins for participants of anonymous rooms, from the server's secret.
+        self.pseudonyms = pseudonyms or Pseudonyms(secrets.token_bytes(32))
         self.writer = UpdateWriter(
             store,
             interval=commit_interval,
@@ -139,7 +145,9 @@ class RoomManager:
             fanout_interval=self._fanout_interval,
             private_owner=private_owner or None,
             on_relay=self._on_relay,
+            pseudonyms=self.pseudonyms.for_room(board_id),
         )
+        room.number_people(p.id for p in people if p.role != FACILITATOR)
         if not private_owner:
             complete_meta(room, record.title, {p.id: p.name for p in people})
         self.rooms[room_id] = room

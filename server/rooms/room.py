@@ -21,18 +21,19 @@ client cannot stall the room, and an exception for one connection never stops th
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
 from pycrdt import Awareness, Doc, Map, Subscription, TransactionEvent, merge_updates
 
 from server.crdt.awareness import (
+    AnonymousPresence,
     AwarenessEntry,
+    Identity,
     bind_identity,
     encode_awareness_update,
     scan_awareness_update,
@@ -54,7 +55,8 @@ from server.crdt.messages import (
     encode_update,
 )
 from server.crdt.meta import read_meta, rules_from_meta
-from server.crdt.rules import Rules, check_update
+from server.crdt.pseudonyms import Pseudonyms, RoomPseudonyms
+from server.crdt.rules import FACILITATOR, Rules, check_update
 from server.crdt.yupdate import DecodedUpdate, decode_update, refuse_unsupported_content
 from server.rooms.connection import Connection
 
@@ -74,9 +76,15 @@ class Room:
         fanout_interval: float,
         private_owner: str | None = None,
         on_relay: Callable[[float, int], None] | None = None,
+        pseudonyms: RoomPseudonyms | None = None,
     ) -> None:
         self.id = room_id
         self.doc = doc
+        # Stand-ins for participants in anonymous rooms; without the server's secret (unit
+        # tests), random per room.
+        self.pseudonyms = pseudonyms or Pseudonyms(secrets.token_bytes(32)).for_room(room_id)
+        # Which mode the held awareness states are bound in (None until awareness exists).
+        self._presence_anonymous: bool | None = None
         # A participant's private board (silent brainstorming) has no settings of its own:
         # its owner may always write cards there.
         self.private_owner = private_owner
@@ -89,8 +97,9 @@ class Room:
         # Where every struct of the document lives, for the rules (see locations.py).
         self.index = LocationIndex()
         self._index_own_change(doc.get_update())
-        # Aliases stand in for participant ids in anonymous rooms' awareness.
-        self._alias_salt = secrets.token_bytes(16)
+        # Presence numbers of anonymous rooms ("Participant 3"): non-facilitators in join
+        # order (`number_people` at load, `number_of` for anyone later).
+        self._numbers: dict[str, int] = {}
         self.connections: set[Connection] = set()
         self._persist = persist
         self._fanout_interval = fanout_interval
@@ -112,9 +121,17 @@ class Room:
         self.awareness = Awareness(doc)
         # Which connection published each awareness client id (see _apply_awareness).
         self._owners: dict[int, Connection] = {}
+        # Per published (real) client id: the key its state is held and relayed under (the
+        # client id itself, or its alias in an anonymous room) and the state as published,
+        # before binding, so every held state can be re-bound at once when anonymity changes.
+        self._held: dict[int, int] = {}
+        self._published: dict[int, dict[str, Any]] = {}
+        # Every alias issued: stock clients echo them back, and an echo is never adopted.
+        self._aliases: set[int] = set()
         # The server is no participant: it must not appear in anyone's presence list.
         self.awareness.set_local_state(None)
         self._awareness_subscription = self.awareness.observe(self._on_awareness_change)
+        self._presence_anonymous = self.anonymous
         # Attached right after loading, with no await in between, so no write can slip
         # between the stored state and the observer (the y-crdt #632 trap).
         self._doc_subscription: Subscription | None = doc.observe(self._on_doc_change)
@@ -125,6 +142,8 @@ class Room:
 
     def join(self, connection: Connection) -> None:
         """Start the sync handshake and show the newcomer who is already here."""
+        identity = connection.identity
+        connection.identity = replace(identity, pseudonym=self.author_pseudonym(identity))
         self.connections.add(connection)
         connection.send(encode_sync_step1(self.doc.get_state()))
         present = list(self.awareness.states)
@@ -134,11 +153,15 @@ class Room:
     def leave(self, connection: Connection) -> None:
         """Forget the connection and broadcast the removal of its awareness states."""
         self.connections.discard(connection)
+        held: list[int] = []
         for client_id in connection.client_ids:
             if self._owners.get(client_id) is connection:
                 del self._owners[client_id]
-        owned = [cid for cid in connection.client_ids if cid in self.awareness.states]
+                self._published.pop(client_id, None)
+                held.append(self._held.pop(client_id, client_id))
         connection.client_ids.clear()
+        # Removed under the key the others know it by (the alias in an anonymous room).
+        owned = [key for key in held if key in self.awareness.states]
         if owned:
             self.awareness.remove_awareness_states(owned, origin=connection)
 
@@ -200,11 +223,77 @@ class Room:
         self.settings = read_meta(self.doc)
         self.rules = rules_from_meta(self.settings)
         self.anonymous = bool(self.settings.get("anonymous"))
+        if self._presence_anonymous is not None and self._presence_anonymous != self.anonymous:
+            self._rebind_presence()
 
-    def alias(self, participant: str) -> str:
-        """A stable stand-in for a participant id, unrelated to it for anyone else."""
-        digest = hashlib.sha256(self._alias_salt + participant.encode()).hexdigest()
-        return f"a_{digest[:12]}"
+    # -- anonymity: who is shown as whom -----------------------------------------------------
+
+    def author_pseudonym(self, identity: Identity) -> str:
+        """What this participant's cards name as author in an anonymous room."""
+        return self.pseudonyms.author(identity.participant)
+
+    def author_id(self, identity: Identity) -> str:
+        """The `author` a new card of this participant carries now."""
+        return self.author_pseudonym(identity) if self.anonymous else identity.participant
+
+    def number_people(self, participants: Iterable[str]) -> None:
+        """Give presence numbers in this (join) order to those who have none yet."""
+        for participant in participants:
+            self.number_of(participant)
+
+    def number_of(self, participant: str) -> int:
+        number = self._numbers.get(participant)
+        if number is None:
+            number = self._numbers[participant] = len(self._numbers) + 1
+        return number
+
+    def shown_as(self, identity: Identity) -> AnonymousPresence | None:
+        """How this person appears in presence now: None means by name (facilitators, or
+        a room that is not anonymous)."""
+        if not self.anonymous or identity.role == FACILITATOR:
+            return None
+        return AnonymousPresence(
+            self.pseudonyms.presence(identity.participant), self.number_of(identity.participant)
+        )
+
+    def _presence_key(self, client_id: int) -> int:
+        """The client id a published state is held and relayed under."""
+        if not self.anonymous:
+            return client_id
+        alias = self.pseudonyms.client_id(client_id)
+        self._aliases.add(alias)
+        return alias
+
+    def _next_clock(self, key: int, published: int, *, removal: bool = False) -> int:
+        """The client's own clock, unless clients would not take it as news for `key`
+        (held at a higher clock since a re-binding): then one past what they hold."""
+        meta = self.awareness.meta.get(key)
+        if meta is None or published > meta["clock"] or (removal and published == meta["clock"]):
+            return published
+        return meta["clock"] + 1
+
+    def _rebind_presence(self) -> None:
+        """Re-issue every held state in the room's current mode, in one awareness update.
+
+        The old keys are removed and the new ones added at once, so neither the clients
+        present nor newcomers receive the states of the other mode again.
+        """
+        self._presence_anonymous = self.anonymous
+        entries: list[AwarenessEntry] = []
+        for client_id, owner in list(self._owners.items()):
+            state = self._published.get(client_id)
+            old = self._held.get(client_id)
+            if state is None or old is None:
+                continue
+            new = self._presence_key(client_id)
+            clock = self.awareness.meta.get(old, {}).get("clock", 0)
+            if new != old and old in self.awareness.states:
+                entries.append(AwarenessEntry(old, clock, None))
+            bound = bind_identity(state, owner.identity, self.shown_as(owner.identity))
+            entries.append(AwarenessEntry(new, self._next_clock(new, clock), bound))
+            self._held[client_id] = new
+        if entries:
+            self.awareness.apply_awareness_update(encode_awareness_update(entries), origin=None)
 
     def send_to(self, participant: str, frame: bytes) -> None:
         """Queue a frame for every connection of one participant."""
@@ -233,6 +322,8 @@ class Room:
         known = self.awareness.meta
         accepted: list[AwarenessEntry] = []
         for raw in scan_awareness_update(update):
+            if raw.client_id in self._aliases:
+                continue  # an alias the server relayed, echoed back: never anyone's own
             owner = self._owners.get(raw.client_id)
             if owner is None:
                 meta = known.get(raw.client_id)
@@ -247,15 +338,23 @@ class Room:
                 owner = None
             entry = raw.parse()
             state = entry.state
+            key = self._presence_key(entry.client_id)
             if state is not None:
                 identity = connection.identity
-                if self.anonymous:
-                    identity = replace(identity, participant=self.alias(identity.participant))
-                state = bind_identity(state, identity)
+                self._published[entry.client_id] = state
+                state = bind_identity(state, identity, self.shown_as(identity))
                 if owner is None:
                     self._owners[entry.client_id] = connection
                     connection.client_ids.add(entry.client_id)
-            accepted.append(AwarenessEntry(entry.client_id, entry.clock, state))
+            elif owner is None:
+                # A removal of an id nobody here owns: relayed as it came, nothing to hold.
+                accepted.append(AwarenessEntry(key, entry.clock, None))
+                continue
+            else:
+                self._published.pop(entry.client_id, None)
+            self._held[entry.client_id] = key
+            clock = self._next_clock(key, entry.clock, removal=state is None)
+            accepted.append(AwarenessEntry(key, clock, state))
         if accepted:
             self.awareness.apply_awareness_update(
                 encode_awareness_update(accepted), origin=connection

@@ -12,6 +12,7 @@ from pycrdt import Map, Text
 
 from server.crdt.board import CARDS, CLUSTER_FIELDS, CLUSTERS, VOTES
 from server.crdt.meta import default_meta, meta_map
+from server.crdt.pseudonyms import AUTHOR_PREFIX
 from server.rooms.room import Room
 
 SERVER_ORIGIN = "server"
@@ -68,7 +69,7 @@ def set_people(room: Room, people: dict[str, str] | None) -> None:
 def write_tallies(room: Room, tallies: dict[str, dict[str, Any]] | None) -> None:
     """Make the `votes` map hold exactly these results (None or {}: no results shown)."""
     results = room.doc.get(VOTES, type=Map)
-    tallies = tallies or {}
+    tallies = _tallies_as_shown(room, tallies or {})
     with room.doc.transaction(origin=SERVER_ORIGIN):
         for card_id in [key for key in results.keys() if key not in tallies]:
             del results[card_id]
@@ -89,10 +90,65 @@ def read_cards(room: Room) -> dict[str, dict[str, Any]]:
     return found
 
 
+def shown_author(room: Room, author: Any) -> Any:
+    """The `author` a card may carry on this board: a pseudonym while it is anonymous.
+
+    Pseudonyms and empty authors stay as they are; anything else (a participant id) is
+    replaced by its pseudonym, so nobody's id reaches an anonymous board.
+    """
+    if not room.anonymous or not isinstance(author, str) or not author:
+        return author
+    if author.startswith(AUTHOR_PREFIX):
+        return author
+    return room.pseudonyms.author(author)
+
+
+def _as_shown(room: Room, cards: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    if not room.anonymous:
+        return cards
+    return {
+        card_id: {**values, "author": shown_author(room, values["author"])}
+        if "author" in values
+        else values
+        for card_id, values in cards.items()
+    }
+
+
+def _tallies_as_shown(room: Room, tallies: dict[str, Any]) -> dict[str, Any]:
+    """Named votes' `voters` keyed by pseudonym while the board is anonymous."""
+    if not room.anonymous:
+        return tallies
+    shown: dict[str, Any] = {}
+    for card_id, tally in tallies.items():
+        voters = tally.get("voters") if isinstance(tally, dict) else None
+        if isinstance(voters, dict):
+            tally = {**tally, "voters": {shown_author(room, k): v for k, v in voters.items()}}
+        shown[card_id] = tally
+    return shown
+
+
+def anonymize_authors(room: Room) -> None:
+    """Every card's author becomes its pseudonym (anonymous mode switched on), one transaction.
+
+    The old values are deleted structs: pycrdt's garbage collection drops their content, so
+    neither a late joiner nor a restarted server's board carries them (tests/test_anonymity.py).
+    """
+    with room.doc.transaction(origin=SERVER_ORIGIN):
+        for card in room.doc.get(CARDS, type=Map).values():
+            if not isinstance(card, Map) or "author" not in card:
+                continue
+            author = card["author"]
+            shown = shown_author(room, author)
+            if shown != author:
+                card["author"] = shown
+
+
 def add_cards(room: Room, cards: dict[str, dict[str, Any]]) -> None:
-    """Put cards on the board in one transaction (same ids, same content)."""
+    """Put cards on the board in one transaction (same ids, same content; authors as the
+    board shows them, see `shown_author`)."""
     if not cards:
         return
+    cards = _as_shown(room, cards)
     target = room.doc.get(CARDS, type=Map)
     with room.doc.transaction(origin=SERVER_ORIGIN):
         for card_id, values in cards.items():
@@ -118,8 +174,11 @@ def replace_board(
 
     A restore (server/sessions.py) keeps history: cards and clusters not in the target are
     deleted, missing ones created with their old ids, and of the others only the fields
-    that differ are written. `meta` (the room's settings) is left alone.
+    that differ are written. `meta` (the room's settings) is left alone; in an anonymous
+    room the restored cards' authors are pseudonyms (`shown_author`).
     """
+    cards = _as_shown(room, cards)
+    tallies = _tallies_as_shown(room, tallies)
     with room.doc.transaction(origin=SERVER_ORIGIN):
         _replace_entries(room.doc.get(CARDS, type=Map), cards, _CARD_VALUE_FIELDS, "text")
         _replace_entries(room.doc.get(CLUSTERS, type=Map), clusters, CLUSTER_FIELDS, "title")

@@ -144,8 +144,10 @@ class YClient:
         return found[-1] if found else None
 
     def card(self, text: str, x: float = 0, y: float = 0, **fields: Any) -> Map:
-        """A new card of the board contract, authored by this client's participant."""
-        return card(text, x, y, author=self.participant, **fields)
+        """A new card of the board contract, authored by this client's participant (as the
+        latest `hello` says: its pseudonym in an anonymous room)."""
+        hello = self.last_message("hello") or {}
+        return card(text, x, y, author=hello.get("author", self.participant), **fields)
 
     # -- sending ---------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from pycrdt import (
 )
 
 from server.crdt.awareness import (
+    AnonymousPresence,
     AwarenessEntry,
     Identity,
     bind_identity,
@@ -101,6 +102,19 @@ def test_bind_identity_overwrites_user_and_keeps_safe_fields() -> None:
         "role": "participant",
     }
     assert "color" not in bind_identity({"user": {"color": "x" * 100}}, me)["user"]
+
+
+def test_bind_identity_in_an_anonymous_room_shows_a_label_and_an_alias() -> None:
+    me = Identity(participant="p_1", name="Anna", role="participant")
+    state = {"user": {"name": "Anna", "id": "p_1", "color": "#abc"}, "cursor": {"x": 1, "y": 2}}
+    bound = bind_identity(state, me, AnonymousPresence("u_alias", 3))
+    # no name, no id, and no color (clients derive colors from ids: it would link the two)
+    assert bound == {
+        "user": {"name": "Participant 3", "id": "u_alias", "number": 3, "role": "participant"},
+        "cursor": {"x": 1, "y": 2},
+    }
+    observer = Identity(participant="p_2", name="Olga", role="observer")
+    assert bind_identity({}, observer, AnonymousPresence("u_o", 4))["user"]["name"] == "Observer 4"
 
 
 def test_board_json_follows_the_contract() -> None:

@@ -75,6 +75,7 @@ export function renderBoard(app, room, session, opts = {}) {
   const trackLocal = { trackedOrigins: new Set([LOCAL]), captureTimeout: 400 };
   const undo = new MultiUndo([new Y.UndoManager([cards, clusters], trackLocal), new Y.UndoManager([pcards], trackLocal)]);
 
+  /** @type {import('./meta.js').Me} */
   const me = {
     id: session.participant || `anon-${doc.clientID}`,
     name: session.name || '',
@@ -292,7 +293,7 @@ export function renderBoard(app, room, session, opts = {}) {
     if (editing && editing.id === id && m.get('text') !== editing.ytext) stopEdit(false);
     // author: a name from meta.people (none while anonymous), "you" on one's own cards
     const author = m.get('author');
-    const own = typeof author === 'string' && author === me.id;
+    const own = state.isMine(author);
     const authorName = own ? t('you') : state.nameOf(author);
     paintCard(entry, m, isPrivate ? t('privateCard') : authorName ? t('cardBy', { name: authorName }) : '');
     el.classList.toggle('private', isPrivate);
@@ -413,7 +414,7 @@ export function renderBoard(app, room, session, opts = {}) {
       m.set('x', Math.round(x));
       m.set('y', Math.round(y));
       m.set('color', currentColor);
-      m.set('author', me.id);
+      m.set('author', me.author || me.id); // a pseudonym in an anonymous room (hello)
       m.set('created', Date.now());
       target.set(id, m);
     });
@@ -1111,7 +1112,7 @@ export function renderBoard(app, room, session, opts = {}) {
     const original = p._awarenessUpdateHandler;
     if (typeof original === 'function') {
       awareness.off('update', original);
-      const own = (/** @type {number[]} */ ids) => ids.filter((id) => id === doc.clientID);
+      const own = (/** @type {number[]} */ ids) => ids.filter((id) => id === awareness.clientID);
       p._awarenessUpdateHandler = (/** @type {{added: number[], updated: number[], removed: number[]}} */ ch, /** @type {any} */ origin) => {
         const added = own(ch.added);
         const updated = own(ch.updated);
@@ -1176,7 +1177,7 @@ export function renderBoard(app, room, session, opts = {}) {
       // y-websocket dropped the others' states; forget their clocks too, so that their current
       // (unchanged) states are accepted again when the server re-sends them after reconnecting.
       for (const id of [...awareness.meta.keys()]) {
-        if (id !== doc.clientID && !awareness.states.has(id)) awareness.meta.delete(id);
+        if (id !== awareness.clientID && !awareness.states.has(id)) awareness.meta.delete(id);
       }
     }
     updateStatus();
@@ -1301,16 +1302,19 @@ export function renderBoard(app, room, session, opts = {}) {
   const cursorEls = new Map();
   function renderPresence() {
     const states = awareness.getStates();
-    /** @type {Map<string, {name: string, color: string, self: boolean, role: string}>} */
+    /** @type {Map<string, {name: string, color: string, self: boolean, role: string, number: number | null}>} */
     const people = new Map();
     for (const [clientId, st] of states) {
       const u = st && st.user;
       if (!u) continue;
-      const self = clientId === doc.clientID;
-      const pid = String(u.id || `c${clientId}`);
+      const local = clientId === awareness.clientID;
+      // In an anonymous room the server relays our own state back under an alias: one entry.
+      const self = local || isMe(u);
+      const pid = self ? '\u0000self' : String(u.id || `c${clientId}`);
       const prev = people.get(pid);
-      if (prev && !self) continue;
-      people.set(pid, { name: String(u.name || '?').slice(0, 60), color: safeUserColor(u.color), self: self || pid === me.id, role: String(u.role || '') });
+      if (prev && !local) continue;
+      const shown = self && me.presence && me.presence.number !== null ? { ...u, id: me.presence.id, color: null, number: me.presence.number, role: me.role } : u;
+      people.set(pid, { name: presenceName(shown), color: presenceColor(shown), self, role: String(u.role || ''), number: Number.isInteger(shown.number) ? shown.number : null });
     }
     const list = [...people.values()].sort((a, b) => (a.self === b.self ? a.name.localeCompare(b.name) : a.self ? -1 : 1));
     const signature = JSON.stringify([getLangTag(), list]);
@@ -1322,10 +1326,25 @@ export function renderBoard(app, room, session, opts = {}) {
   }
   let lastPresence = '';
   const getLangTag = () => t('you');
-  /** @param {{name: string, color: string, self: boolean, role: string}[]} list */
+  /**
+   * Anonymous states carry no color (it would tell who was who before the switch): derive one
+   * from the alias, as for our own color from our id. @param {any} u an awareness `user`
+   */
+  const presenceColor = (u) => (u.color ? safeUserColor(u.color) : userColor(String(u.id || '')));
+  /** @param {any} u an awareness `user` */
+  const isMe = (u) => u.id === me.id || state.isOwnPresence(u);
+  /**
+   * The name shown for an awareness `user`: in an anonymous room a numbered neutral label in the
+   * UI language ("Dalībnieks 3"), else the name the server bound from the token.
+   * @param {any} u
+   */
+  const presenceName = (u) => (Number.isInteger(u.number)
+    ? t(u.role === 'observer' ? 'anonObserver' : 'anonParticipant', { n: u.number })
+    : String(u.name || '?').slice(0, 60));
+  /** @param {{name: string, color: string, self: boolean, role: string, number: number | null}[]} list */
   function renderPeople(list) {
     presenceList.replaceChildren(...list.map((p) => {
-      const dot = h('span', { class: 'avatar', 'aria-hidden': 'true', text: (p.name.trim()[0] || '?').toUpperCase() });
+      const dot = h('span', { class: 'avatar', 'aria-hidden': 'true', text: p.number !== null ? String(p.number) : (p.name.trim()[0] || '?').toUpperCase() });
       dot.style.backgroundColor = p.color;
       const extra = [p.self ? t('you') : '', p.role === 'facilitator' ? t('facilitator') : ''].filter(Boolean).join(', ');
       const li = h('li', { class: `person${p.self ? ' self' : ''}`, 'data-testid': 'person' },
@@ -1340,7 +1359,7 @@ export function renderBoard(app, room, session, opts = {}) {
   function renderCursors(states) {
     const seen = new Set();
     for (const [clientId, st] of states) {
-      if (clientId === doc.clientID || !st || !st.user || !st.cursor) continue;
+      if (clientId === awareness.clientID || !st || !st.user || !st.cursor || state.isOwnPresence(st.user)) continue;
       const { x, y } = st.cursor;
       if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
       seen.add(clientId);
@@ -1356,11 +1375,11 @@ export function renderBoard(app, room, session, opts = {}) {
         cursorLayer.append(el);
         cursorEls.set(clientId, el);
       }
-      const color = safeUserColor(st.user.color);
+      const color = presenceColor(st.user);
       el.style.transform = `translate(${x}px, ${y}px)`;
       el.style.color = color;
       const nameEl = /** @type {HTMLElement} */ (el.querySelector('.cursor-name'));
-      nameEl.textContent = String(st.user.name || '?').slice(0, 60);
+      nameEl.textContent = presenceName(st.user);
       nameEl.style.backgroundColor = color;
     }
     for (const [clientId, el] of cursorEls) {
@@ -1422,7 +1441,7 @@ export function renderBoard(app, room, session, opts = {}) {
     applyPermissions();
   }
 
-  const follow_ = createFollow({ state, awareness, vp, selfClientId: doc.clientID });
+  const follow_ = createFollow({ state, awareness, vp, selfClientId: awareness.clientID });
   follow = follow_;
   const banner = createPhaseBanner(state, [follow_.el]);
   toolbar.after(banner.el);
@@ -1468,8 +1487,16 @@ export function renderBoard(app, room, session, opts = {}) {
     if (state.writesPrivately) priv.connect();
   }
   let lastMetaTitle = '';
+  let helloAnonymous = /** @type {boolean | null} */ (null);
   const offState = state.on((kind) => {
-    if (kind === 'hello') learnIdentity(me.id, me.role, me.name);
+    if (kind === 'hello') {
+      // The room went anonymous while we are here. Our Yjs client id stamps everything we write,
+      // and the others saw it next to our name until now: write under a new one from here on
+      // (Yjs itself takes a new client id this way when it detects a clash).
+      if (me.anonymous && helloAnonymous === false) doc.clientID = crypto.getRandomValues(new Uint32Array(1))[0] & 0x3fffffff;
+      helloAnonymous = !!me.anonymous;
+      learnIdentity(me.id, me.role, me.name);
+    }
     if (kind === 'meta' || kind === 'hello') {
       applyPermissions();
       if (state.title && state.title !== lastMetaTitle) {

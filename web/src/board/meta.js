@@ -27,7 +27,13 @@ const PHASE_RULES = {
 
 /** @typedef {{state: 'stopped' | 'running' | 'paused', endsAt: number | null, remainingMs: number | null, durationMs: number}} TimerState */
 /** @typedef {{perParticipant: number, perCard: number, anonymous: boolean, hidden: boolean, state: string}} VotingState */
-/** @typedef {{id: string, name: string, role: string}} Me */
+/**
+ * Who this client is. From the server's `hello`: `author` is what new cards must carry (a
+ * pseudonym in an anonymous room), `pseudonym` names its anonymous cards, and `presence` is how
+ * the others see it (in an anonymous room an alias and a number, "Participant 3").
+ * @typedef {{id: string, name: string, role: string, author?: string, pseudonym?: string,
+ *   anonymous?: boolean, presence?: {id: string, number: number | null}}} Me
+ */
 
 /** @returns {TimerState} */
 const defaultTimer = () => ({ state: 'stopped', endsAt: null, remainingMs: null, durationMs: 0 });
@@ -218,7 +224,17 @@ export class RoomState {
     if (this.isFacilitator) return true;
     if (isPrivate) return !this.isObserver;
     if (!this.participantMay('edit')) return false;
-    return author === this.me.id || this.editOthers;
+    return this.isMine(author) || this.editOthers;
+  }
+
+  /** A card's `author` names this client: its participant id or its anonymous pseudonym. @param {unknown} author */
+  isMine(author) {
+    return typeof author === 'string' && !!author && (author === this.me.id || author === this.me.pseudonym);
+  }
+
+  /** The awareness `user` of a state is this client's own (relayed back under its alias). @param {any} user */
+  isOwnPresence(user) {
+    return !!user && !!this.me.presence && user.id === this.me.presence.id;
   }
 
   /** @param {boolean} [isPrivate] */
@@ -245,6 +261,13 @@ export class RoomState {
       if (typeof msg.participant === 'string' && msg.participant) this.me.id = msg.participant;
       if (typeof msg.role === 'string' && msg.role) this.me.role = msg.role;
       if (typeof msg.name === 'string' && msg.name) this.me.name = msg.name;
+      if (typeof msg.author === 'string' && msg.author) this.me.author = msg.author;
+      if (typeof msg.anonymous === 'boolean') this.me.anonymous = msg.anonymous;
+      if (typeof msg.pseudonym === 'string' && msg.pseudonym) this.me.pseudonym = msg.pseudonym;
+      const p = msg.presence;
+      if (isObj(p) && typeof p.id === 'string') {
+        this.me.presence = { id: p.id, number: Number.isInteger(p.number) ? p.number : null };
+      }
       this.emit('hello');
     } else if (msg.type === 'votes') {
       this.setVotes(msg);

@@ -84,7 +84,7 @@ export function openSnapshotView({ host, state: update, title, detail, me, onClo
       els.el.dataset.testid = 'snapshot-card';
       els.el.classList.add('readonly');
       const author = m.get('author');
-      const name = typeof author === 'string' && author && author === me.id ? t('you') : room.nameOf(author);
+      const name = typeof author === 'string' && author && (author === me.id || author === me.pseudonym) ? t('you') : room.nameOf(author);
       paintCard(els, m, name ? t('cardBy', { name }) : '');
       const tally = room.tally(id);
       if (tally !== null && tally > 0) {

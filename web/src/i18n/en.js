@@ -46,6 +46,8 @@ export default {
   people: 'Participants',
   peopleCount: 'Online: {n}',
   you: 'you',
+  anonParticipant: 'Participant {n}',
+  anonObserver: 'Observer {n}',
   facilitator: 'facilitator',
   leave: 'Leave',
   statusConnected: 'Connected',

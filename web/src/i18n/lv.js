@@ -48,6 +48,8 @@ export default {
   people: 'Dalībnieki',
   peopleCount: 'Tiešsaistē: {n}',
   you: 'jūs',
+  anonParticipant: 'Dalībnieks {n}',
+  anonObserver: 'Vērotājs {n}',
   facilitator: 'vadītājs',
   leave: 'Iziet',
   // connection
