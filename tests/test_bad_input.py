@@ -471,3 +471,34 @@ async def test_a_vanished_postgresql_database_is_a_json_503(
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_an_unexpected_fault_is_a_json_500_with_a_traceback_in_the_log(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A saved template whose stored board is not JSON (damaged outside the server) is no
+    client's fault and no storage outage: a JSON 500, and the traceback in the log."""
+    import sqlite3
+    from dataclasses import replace
+
+    server = await InProcessServer(replace(settings, organizer_key="lab-key")).start()
+    key = {"x-organizer-key": "lab-key"}
+    try:
+        info = await server.create_room("Damaged", organizer_key="lab-key")
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            saved = await http.post(
+                f"/api/rooms/{info.room}/templates",
+                json={"name": "Ours"},
+                headers={"authorization": f"Bearer {info.token}"},
+            )
+            assert saved.status_code == 201, saved.text
+            database = sqlite3.connect(settings.data_dir / "koprade.sqlite3")
+            with database:
+                database.execute("UPDATE koprade_templates SET board = '{damaged'")
+            database.close()
+            with caplog.at_level(logging.ERROR):
+                response = await http.get(f"/api/templates/{saved.json()['id']}", headers=key)
+        assert_json_error(response, 500, "internal_error")
+        assert any(record.exc_info for record in caplog.records), "the traceback is logged"
+    finally:
+        await server.stop()
