@@ -181,9 +181,11 @@ class SetPhases(Body):
 
 class RoomSwitches(Body):
     command: Literal["settings"]
-    locked: StrictBool | None = None
-    anonymous: StrictBool | None = None
-    editOthers: StrictBool | None = None
+    # Absent is None; an explicit null is refused, as any other non-boolean (defaults are
+    # not validated, so `None` here never passes the StrictBool check).
+    locked: StrictBool = None  # type: ignore[assignment]
+    anonymous: StrictBool = None  # type: ignore[assignment]
+    editOthers: StrictBool = None  # type: ignore[assignment]
 
     def changes(self) -> dict[str, bool]:
         """The switches given, by their `meta` keys."""
@@ -228,10 +230,11 @@ class Vote(Body):
 
 class VotingRules(Body):
     command: Literal["voting"]
-    perParticipant: _whole(1, MAX_VOTES_PER_PARTICIPANT) | None = None
-    perCard: _whole(1, MAX_VOTES_PER_PARTICIPANT) | None = None
-    anonymous: StrictBool | None = None
-    hidden: StrictBool | None = None
+    # As in RoomSwitches: absent is None, an explicit null is refused.
+    perParticipant: _whole(1, MAX_VOTES_PER_PARTICIPANT) = None
+    perCard: _whole(1, MAX_VOTES_PER_PARTICIPANT) = None
+    anonymous: StrictBool = None  # type: ignore[assignment]
+    hidden: StrictBool = None  # type: ignore[assignment]
 
 
 class NoArguments(Body):

@@ -30,6 +30,8 @@ def test_every_command_has_a_model_and_a_handler() -> None:
         ({"command": "set_phases", "phases": ["explore", "explore"]}, "phases"),
         ({"command": "set_phases", "phases": []}, "phases"),
         ({"command": "settings", "locked": "yes"}, "locked"),
+        ({"command": "settings", "locked": None}, "locked"),
+        ({"command": "voting", "perParticipant": None}, "perParticipant"),
         ({"command": "vote", "card": "   "}, "card"),
         ({"command": "rename"}, "title"),
     ],
