@@ -14,6 +14,7 @@ from starlette.routing import Route, WebSocketRoute
 from server import access_api, api, transfer
 from server.config import Settings
 from server.crdt.pseudonyms import Pseudonyms
+from server.error_handlers import STORAGE_ERRORS, internal_error, storage_unavailable
 from server.errors import ApiError
 from server.metrics import Metrics
 from server.organizer import OrganizerAccess
@@ -111,7 +112,12 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[Middleware(SecurityHeaders)],
-        exception_handlers={ApiError: api.api_error_handler, HTTPException: api.http_error},
+        exception_handlers={
+            ApiError: api.api_error_handler,
+            HTTPException: api.http_error,
+            **dict.fromkeys(STORAGE_ERRORS, storage_unavailable),
+            Exception: internal_error,
+        },
         lifespan=lifespan,
     )
     app.state.koprade = services

@@ -21,7 +21,7 @@ from server.app import create_app
 from server.config import Settings
 from server.datadir_lock import DataDirectoryInUse, DataDirLock
 from server.logs import configure_logging
-from server.rooms.connection import DIRECT_SEND
+from server.rooms.connection import CLOSE_TOO_SLOW, DIRECT_SEND
 from server.serving import DatabaseInUse, ServingClaim
 from server.storage.store import StorageError
 
@@ -46,6 +46,26 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
 
     # The last payload framed and its frame, shared by all connections of the process.
     _framed: tuple[bytes, bytes] | None = None
+
+    #: Close reason when a keepalive ping goes unanswered (docs/protocol.md, close codes).
+    KEEPALIVE_REASON = "too slow: keepalive ping timeout"
+
+    def keepalive_timeout(self) -> None:
+        """A ping went unanswered: close with 4408, like a client too slow to read.
+
+        uvicorn closes with 1011 here, the code Koprade keeps for its own bugs; a client
+        that stopped reading (or vanished) is the client's condition, and reconnecting is
+        the cure, as for a send-queue overflow. Mirrors uvicorn's method otherwise.
+        """
+        self.pong_timer = None
+        self.pending_ping_payload = None
+        if self.close_sent or self.transport.is_closing():
+            return
+        log.info("closing a WebSocket whose keepalive ping went unanswered")
+        self.conn.fail(CLOSE_TOO_SLOW, self.KEEPALIVE_REASON)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.transport.close()
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -108,6 +128,8 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         # Compression costs CPU per connection per message; Yjs updates are small binaries
         # and one relay is sent to every connection as the same bytes.
         ws_per_message_deflate=False,
+        ws_ping_interval=settings.ws_ping_interval_seconds or None,
+        ws_ping_timeout=settings.ws_ping_timeout_seconds or None,
         lifespan="on",
         # uvloop (a dependency through uvicorn[standard]) when importable, else asyncio's own
         # loop. Only `run()` below uses it: `serve()` runs in whatever loop it is awaited in.
