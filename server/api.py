@@ -7,8 +7,6 @@ Every error is a 4xx with `{"error": slug, "message": text}` (docs/protocol.md, 
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 from typing import Any
 
@@ -17,11 +15,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server import insight
+from server import insight, safejson, validation
 from server.crdt.board import board_counts
 from server.errors import ApiError
 from server.exports import NoCodeAvailable, create_room_record, iso, load_stored_board
 from server.ids import is_room_id, new_participant_id, normalize_code
+from server.organizer import HEADER as ORGANIZER_HEADER
+from server.rooms.manager import RoomNotFound
 from server.services import Services, services_of
 from server.storage.store import RoomRecord
 from server.tokens import Claims, InvalidToken
@@ -29,8 +29,6 @@ from server.tokens import Claims, InvalidToken
 log = logging.getLogger("koprade.api")
 
 MAX_BODY_BYTES = 64 * 1024
-MAX_TITLE_LENGTH = 200
-MAX_NAME_LENGTH = 60
 _CODE_ATTEMPTS = 20
 
 
@@ -46,6 +44,7 @@ async def api_error_handler(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The request's JSON object, read up to `limit` bytes and parsed with a bounded depth."""
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
@@ -55,29 +54,13 @@ async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, 
         if len(body) > limit:
             raise ApiError(413, "body_too_large", f"the body must be at most {limit} bytes")
     try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise ApiError(400, "invalid_json", "the body is not valid JSON") from exc
+        data = safejson.loads(body)
+    except safejson.InvalidJson as exc:
+        message = "the body is nested too deeply" if exc.too_deep else "the body is not valid JSON"
+        raise ApiError(400, "invalid_json", message) from exc
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "the body must be a JSON object")
     return data
-
-
-def text_field(data: dict[str, Any], field: str, max_length: int) -> str:
-    value = data.get(field)
-    if not isinstance(value, str):
-        raise ApiError(422, "invalid_field", f"'{field}' must be a string", field=field)
-    value = " ".join(value.split())  # trim and fold runs of white space
-    if not value:
-        raise ApiError(422, "invalid_field", f"'{field}' must not be empty", field=field)
-    if len(value) > max_length:
-        raise ApiError(
-            422,
-            "invalid_field",
-            f"'{field}' must be at most {max_length} characters",
-            field=field,
-        )
-    return value
 
 
 async def room_claims(request: Request, services: Services, room_id: str) -> Claims:
@@ -108,14 +91,30 @@ def base_url(request: Request, services: Services) -> str:
 
 
 def check_organizer_key(request: Request, data: dict[str, Any], services: Services) -> None:
-    expected = services.settings.organizer_key
-    if not expected:
-        return
-    given = request.headers.get("x-organizer-key") or data.get("organizer_key")
+    """Creating a room: the organizer key unless the server may create rooms without it."""
+    if services.organizer.key_needed_to_create_rooms:
+        require_organizer_key(request, services, data)
+
+
+def require_organizer_key(
+    request: Request, services: Services, data: dict[str, Any] | None = None
+) -> None:
+    """Lab-wide data (every room's figures, saved templates): always the organizer key."""
+    given = request.headers.get(ORGANIZER_HEADER) or (data or {}).get("organizer_key")
     if not isinstance(given, str) or not given:
-        raise ApiError(401, "organizer_key_required", "this server requires an organizer key")
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise ApiError(401, "organizer_key_required", "this needs the organizer key")
+    if not services.organizer.accepts(given):
         raise ApiError(403, "organizer_key_invalid", "the organizer key is wrong")
+
+
+def has_organizer_key(
+    request: Request, services: Services, data: dict[str, Any] | None = None
+) -> bool:
+    try:
+        require_organizer_key(request, services, data)
+    except ApiError:
+        return False
+    return True
 
 
 # -- endpoints -----------------------------------------------------------------------------
@@ -125,15 +124,16 @@ async def create_room(request: Request) -> JSONResponse:
     services = services_of(request)
     data = await json_body(request)
     check_organizer_key(request, data, services)
-    title = text_field(data, "title", MAX_TITLE_LENGTH)
-    name = (
-        text_field(data, "name", MAX_NAME_LENGTH) if data.get("name") is not None else "Facilitator"
-    )
+    wanted = validation.validated(validation.CreateRoom, data)
     board = None
-    if data.get("template") is not None:  # a template's board (server/sessions.py)
+    if wanted.template is not None:  # a template's board (server/sessions.py)
         _, board = await services.sessions.template(
-            data["template"], data.get("lang", "lv"), include_saved=True
+            wanted.template,
+            wanted.lang,
+            # saved ones hold a lab's own workshop text: only with the organizer key
+            include_saved=has_organizer_key(request, services, data),
         )
+    title, name = wanted.title, wanted.name or "Facilitator"
     return await open_room(request, services, title, name, board)
 
 
@@ -179,25 +179,51 @@ def new_room_body(
     }
 
 
+#: Join failures that count against the address (server/join_limiter.py): a wrong guess.
+FAILED_JOIN_ERRORS = frozenset({"room_not_found", "room_closed", "invalid_invite", "wrong_room"})
+
+
 async def join_room(request: Request) -> JSONResponse:
     services = services_of(request)
+    address = request.client.host if request.client else ""
+    wait = services.join_limiter.retry_after(address)
+    if wait is not None:
+        log.info("join refused: too many failed attempts", extra={"client": address})
+        return JSONResponse(
+            {
+                "error": "too_many_failed_joins",
+                "message": f"too many wrong codes from your address: try again in {wait} s",
+                "retry_after": wait,
+            },
+            status_code=429,
+            headers={"retry-after": str(wait)},
+        )
+    try:
+        return await admit(request, services)
+    except ApiError as exc:
+        if exc.error in FAILED_JOIN_ERRORS:
+            services.join_limiter.failed(address)
+        raise
+
+
+async def admit(request: Request, services: Services) -> JSONResponse:
     data = await json_body(request)
-    code = normalize_code(text_field(data, "code", 32))
-    name = text_field(data, "name", MAX_NAME_LENGTH)
-    role = data.get("role", "participant")
-    if role not in ("participant", "observer"):
-        raise ApiError(422, "invalid_field", "'role' must be participant or observer", field="role")
+    wanted = validation.validated(validation.JoinRoom, data)
+    code, name, role = normalize_code(wanted.code), wanted.name, wanted.role
     record = await services.store.get_room_by_code(code)
     if record is None:
         raise ApiError(404, "room_not_found", f"no room has the code {code}")
-    if data.get("invite") is not None:
+    if wanted.invite is not None:
         try:
-            invited_to = services.signer.verify_invite(data.get("invite"))
+            invited_to = services.signer.verify_invite(wanted.invite)
         except InvalidToken as exc:
             raise ApiError(401, "invalid_invite", f"invalid invite: {exc}") from exc
         if invited_to != record.id:
             raise ApiError(403, "wrong_room", "the invite is for another room")
         role = "facilitator"
+    elif await room_is_closed(services, record.id):
+        # Only a facilitator's invite still opens a closed room (to reopen or review it).
+        raise ApiError(410, "room_closed", "this room is closed: its facilitator can reopen it")
     participant = new_participant_id()
     await services.store.add_participant(record.id, participant, name, role)
     if role != "observer":
@@ -213,6 +239,17 @@ async def join_room(request: Request) -> JSONResponse:
             "token": services.signer.issue(record.id, participant, name, role),
         }
     )
+
+
+async def room_is_closed(services: Services, room_id: str) -> bool:
+    """Loads the room, as the joiner's socket is about to: concurrent joins share one load,
+    and later ones find it in memory (it unloads when idle)."""
+    try:
+        room = await services.rooms.acquire(room_id)
+    except RoomNotFound as exc:  # deleted meanwhile
+        raise ApiError(404, "room_not_found", "no such room") from exc
+    services.rooms.release(room)
+    return room.settings.get("phase") == "closed"
 
 
 async def room_record(services: Services, room_id: str) -> RoomRecord:
@@ -253,7 +290,10 @@ async def run_command(request: Request) -> JSONResponse:
     room_id = request.path_params["room_id"]
     claims = await room_claims(request, services, room_id)
     body = await json_body(request)
-    return JSONResponse(await services.facilitation.run(claims, body))
+    # Who may run it is decided before its arguments are read: a participant learns no
+    # more about a facilitator command than that it is not theirs.
+    services.facilitation.authorize(claims, validation.command_name(body))
+    return JSONResponse(await services.facilitation.run(claims, validation.command(body)))
 
 
 async def facilitator_claims(request: Request, services: Services, room_id: str) -> Claims:
@@ -293,9 +333,7 @@ async def create_invite(request: Request) -> JSONResponse:
     services = services_of(request)
     room_id = request.path_params["room_id"]
     await facilitator_claims(request, services, room_id)
-    data = await json_body(request)
-    if data.get("role", "facilitator") != "facilitator":
-        raise ApiError(422, "invalid_field", "only facilitator invites exist", field="role")
+    validation.validated(validation.CreateInvite, await json_body(request))
     record = await room_record(services, room_id)
     invite = services.signer.issue_invite(room_id)
     base = base_url(request, services)
@@ -324,9 +362,9 @@ async def room_insight(request: Request) -> JSONResponse:
 
 
 async def lab_stats(request: Request) -> JSONResponse:
-    """Figures across all rooms for the lab; needs the organizer key when one is set."""
+    """Figures across all rooms for the lab; always needs the organizer key."""
     services = services_of(request)
-    check_organizer_key(request, {}, services)
+    require_organizer_key(request, services)
     await services.activity.flush()
 
     def live_doc(room_id: str) -> Doc | None:

@@ -11,11 +11,13 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from server import api, transfer
+from server import access_api, api, transfer
 from server.config import Settings
 from server.crdt.pseudonyms import Pseudonyms
+from server.error_handlers import STORAGE_ERRORS, internal_error, storage_unavailable
 from server.errors import ApiError
 from server.metrics import Metrics
+from server.organizer import OrganizerAccess
 from server.rooms.activity import Activity
 from server.rooms.facilitation import Facilitation
 from server.rooms.manager import RoomManager
@@ -62,6 +64,9 @@ def create_app(settings: Settings) -> Starlette:
             retention_days=settings.retention_days,
             flush_activity=activity.flush,
         ),
+        organizer=OrganizerAccess.for_server(
+            settings.data_dir, settings.organizer_key, settings.host
+        ),
     )
 
     @contextlib.asynccontextmanager
@@ -97,6 +102,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/rooms/{room_id}/invites", api.create_invite, methods=["POST"]),
         Route("/api/rooms/{room_id}/insight", api.room_insight, methods=["GET"]),
         Route("/api/stats", api.lab_stats, methods=["GET"]),
+        Route("/api/organizer", access_api.organizer_status, methods=["GET"]),
+        Route("/api/rooms/{room_id}/code", access_api.change_code, methods=["POST"]),
         *session_routes(),
         WebSocketRoute("/ws/rooms/{room_id}", room_socket),
         WebSocketRoute("/ws/rooms/{room_id}/private", room_socket),
@@ -105,7 +112,12 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[Middleware(SecurityHeaders)],
-        exception_handlers={ApiError: api.api_error_handler, HTTPException: api.http_error},
+        exception_handlers={
+            ApiError: api.api_error_handler,
+            HTTPException: api.http_error,
+            **dict.fromkeys(STORAGE_ERRORS, storage_unavailable),
+            Exception: internal_error,
+        },
         lifespan=lifespan,
     )
     app.state.koprade = services

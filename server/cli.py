@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--organizer-key",
         default=_env("organizer_key", None),
-        help="require this key (X-Organizer-Key) to create rooms",
+        help="the key (X-Organizer-Key) for lab-wide data and, beyond loopback, creating rooms "
+        "(default: generated into <data-dir>/organizer.key and printed as a link)",
     )
     serve.add_argument(
         "--secret",
@@ -68,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("fanout_interval_ms", float, "minimum spacing of relay ticks under load"),
         ("send_queue_bytes", int, "per-connection backlog limit in bytes"),
         ("send_queue_messages", int, "per-connection backlog limit in messages"),
+        ("ws_ping_interval_seconds", float, "WebSocket keepalive ping interval (0: off)"),
+        ("ws_ping_timeout_seconds", float, "close a client with 4408 after no pong this long"),
         ("retention_days", int, "delete closed rooms idle this many days (0: never)"),
     ):
         default = getattr(_DEFAULTS, name)
@@ -155,6 +158,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         fanout_interval_ms=args.fanout_interval_ms,
         send_queue_bytes=args.send_queue_bytes,
         send_queue_messages=args.send_queue_messages,
+        ws_ping_interval_seconds=args.ws_ping_interval_seconds,
+        ws_ping_timeout_seconds=args.ws_ping_timeout_seconds,
         retention_days=args.retention_days,
         log_level=args.log_level,
         log_format=args.log_format,
@@ -291,13 +296,14 @@ async def _export(args: argparse.Namespace) -> int:
 
 
 async def _import(args: argparse.Namespace) -> int:
+    from server import safejson
     from server.exports import import_room
     from server.reports import InvalidExport, read_export
     from server.tokens import TokenSigner, load_or_create_secret
 
     try:
         raw = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
-        board = read_export(json.loads(raw))
+        board = read_export(safejson.loads(raw))
     except OSError as exc:
         print(f"koprade: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 1

@@ -34,6 +34,10 @@ class Settings:
     # A connection whose unsent backlog exceeds either limit is closed with 4408.
     send_queue_bytes: int = 16 * MIB
     send_queue_messages: int = 2000
+    # WebSocket keepalive: a ping every interval; no pong within the timeout closes the
+    # connection with 4408 (a client that stopped reading or vanished). 0 turns pings off.
+    ws_ping_interval_seconds: float = 20.0
+    ws_ping_timeout_seconds: float = 20.0
     # Closed rooms with no activity for this many days are deleted with their snapshots
     # (hourly, and by `koprade purge`); 0 keeps everything forever.
     retention_days: int = 0

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import errno
+import ipaddress
 import logging
 import socket
 import struct
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -13,8 +19,11 @@ from websockets.protocol import State
 
 from server.app import create_app
 from server.config import Settings
+from server.datadir_lock import DataDirectoryInUse, DataDirLock
 from server.logs import configure_logging
-from server.rooms.connection import DIRECT_SEND
+from server.rooms.connection import CLOSE_TOO_SLOW, DIRECT_SEND
+from server.serving import DatabaseInUse, ServingClaim
+from server.storage.store import StorageError
 
 log = logging.getLogger("koprade.serve")
 
@@ -37,6 +46,26 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
 
     # The last payload framed and its frame, shared by all connections of the process.
     _framed: tuple[bytes, bytes] | None = None
+
+    #: Close reason when a keepalive ping goes unanswered (docs/protocol.md, close codes).
+    KEEPALIVE_REASON = "too slow: keepalive ping timeout"
+
+    def keepalive_timeout(self) -> None:
+        """A ping went unanswered: close with 4408, like a client too slow to read.
+
+        uvicorn closes with 1011 here, the code Koprade keeps for its own bugs; a client
+        that stopped reading (or vanished) is the client's condition, and reconnecting is
+        the cure, as for a send-queue overflow. Mirrors uvicorn's method otherwise.
+        """
+        self.pong_timer = None
+        self.pending_ping_payload = None
+        if self.close_sent or self.transport.is_closing():
+            return
+        log.info("closing a WebSocket whose keepalive ping went unanswered")
+        self.conn.fail(CLOSE_TOO_SLOW, self.KEEPALIVE_REASON)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.transport.close()
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -99,6 +128,8 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         # Compression costs CPU per connection per message; Yjs updates are small binaries
         # and one relay is sent to every connection as the same bytes.
         ws_per_message_deflate=False,
+        ws_ping_interval=settings.ws_ping_interval_seconds or None,
+        ws_ping_timeout=settings.ws_ping_timeout_seconds or None,
         lifespan="on",
         # uvloop (a dependency through uvicorn[standard]) when importable, else asyncio's own
         # loop. Only `run()` below uses it: `serve()` runs in whatever loop it is awaited in.
@@ -110,17 +141,126 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
 
 
 class AnnouncingServer(uvicorn.Server):
-    """Prints the real URL once bound: with --port 0 the port is only known then."""
+    """Prints the real URL once bound: with --port 0 the port is only known then.
+
+    With a `ServingClaim` (a shared database) it keeps the claim's heartbeat while serving
+    and frees the claim on shutdown.
+    """
+
+    def __init__(self, config: uvicorn.Config, serving: ServingClaim | None = None) -> None:
+        super().__init__(config)
+        self.serving = serving
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
             print(f"Koprade listening on {self.url}", flush=True)
+            self._announce_organizer_link()
+            if self.serving is not None:
+                self.serving.start(on_lost=self._stop)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        if self.serving is not None:
+            await self.serving.release()
+
+    def _stop(self) -> None:
+        self.should_exit = True
+
+    def _announce_organizer_link(self) -> None:
+        """The start page's link with the generated key, as Jupyter prints its token."""
+        services = getattr(self.config.app.state, "koprade", None)
+        if services is None or not services.organizer.generated:
+            return
+        base = (services.settings.public_url or self._local_url()).rstrip("/")
+        print(
+            f"Organizer link (lab data and templates; keep it private): "
+            f"{base}/#key={services.organizer.key}",
+            flush=True,
+        )
+
+    def _local_url(self) -> str:
+        """The URL as a browser on this machine opens it: bound to every interface
+        (0.0.0.0, ::), the server is reached on loopback; browsers refuse 0.0.0.0 itself."""
+        host, port = self.servers[0].sockets[0].getsockname()[:2]
+        if ipaddress.ip_address(host).is_unspecified:
+            host = "127.0.0.1" if ":" not in host else "[::1]"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{port}"
 
     @property
     def url(self) -> str:
         host, port = self.servers[0].sockets[0].getsockname()[:2]
+        if ":" in host:
+            host = f"[{host}]"
         return f"http://{host}:{port}"
+
+
+class StartupRefused(Exception):
+    """The server must not start; the message says why and what to do."""
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The bound, listening socket, or StartupRefused naming a busy port.
+
+    Bound here, before the app starts, so a busy port is one clear line and a non-zero exit
+    before anything says "ready" (uvicorn would open storage first, then log a bare OSError).
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise StartupRefused(f"cannot listen on {host}: {exc}") from exc
+    try:
+        # Like uvicorn: a restarted server may rebind while old connections linger in
+        # TIME_WAIT; a port another process listens on still fails (Linux, macOS).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupRefused(
+                f"port {port} on {host} is already in use by another program; "
+                f"stop it or choose another port with --port (e.g. --port {port + 1})"
+            ) from exc
+        raise StartupRefused(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+@contextlib.contextmanager
+def exclusive_startup(settings: Settings) -> Iterator[tuple[socket.socket, ServingClaim | None]]:
+    """The data directory's lock, the listening socket and (shared database) the serving row.
+
+    In this order, so that the most telling refusal comes first: a second server on the
+    same data directory usually also wants the same port.
+    """
+    lock = DataDirLock(settings.data_dir)
+    try:
+        lock.acquire()
+    except DataDirectoryInUse as exc:
+        raise StartupRefused(str(exc)) from exc
+    claim: ServingClaim | None = None
+    sock: socket.socket | None = None
+    try:
+        sock = listening_socket(settings.host, settings.port)
+        if settings.database_url:
+            claim = ServingClaim(settings.database_url)
+            try:
+                asyncio.run(claim.acquire())
+            except (DatabaseInUse, StorageError) as exc:
+                raise StartupRefused(str(exc)) from exc
+        yield sock, claim
+    finally:
+        if claim is not None and claim.held:  # startup failed before the server freed it
+            asyncio.run(claim.release())
+        if sock is not None:
+            sock.close()
+        lock.release()
 
 
 def run(settings: Settings) -> int:
@@ -129,11 +269,19 @@ def run(settings: Settings) -> int:
     uvloop's transports and scheduler do the per-frame work (one socket write per message
     per client, the wake-ups) in C; on the many-rooms benchmark that cut the server's CPU
     per delivered update by 10-16 % in back-to-back runs (docs/benchmarks.md).
+
+    Refuses to start (exit status 1, one line on stderr) when another server holds the data
+    directory or the shared database, or the port is busy.
     """
     configure_logging(settings.log_level, settings.log_format)
-    server = AnnouncingServer(uvicorn_config(settings))
-    server.run()
-    return 0 if server.started else 1
+    try:
+        with exclusive_startup(settings) as (sock, claim):
+            server = AnnouncingServer(uvicorn_config(settings), serving=claim)
+            server.run(sockets=[sock])
+            return 0 if server.started else 1
+    except StartupRefused as exc:
+        print(f"koprade: {exc}", file=sys.stderr, flush=True)
+        return 1
 
 
 async def serve(settings: Settings) -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
 
 from server.config import Settings
+from server.join_limiter import JoinLimiter
 from server.metrics import Metrics
+from server.organizer import OrganizerAccess
 from server.rooms.activity import Activity
 from server.rooms.facilitation import Facilitation
 from server.rooms.manager import RoomManager
@@ -26,6 +28,8 @@ class Services:
     activity: Activity
     metrics: Metrics
     sessions: Sessions
+    organizer: OrganizerAccess
+    join_limiter: JoinLimiter = field(default_factory=JoinLimiter)
     ready: bool = False
 
 

@@ -49,7 +49,15 @@ def _b64encode(data: bytes) -> str:
 
 
 def _b64decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Decode unpadded base64url, accepting only the one spelling `_b64encode` produces.
+
+    The last character of a part carries a few bits past the data's end (2 or 4), which
+    the decoder ignores: without this check one token had several spellings that verified.
+    """
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64encode(data) != text:
+        raise ValueError("not canonical base64url")
+    return data
 
 
 class TokenSigner:

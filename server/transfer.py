@@ -13,16 +13,14 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from server import validation
 from server.api import (
-    MAX_NAME_LENGTH,
-    MAX_TITLE_LENGTH,
     board_doc,
     check_organizer_key,
     facilitator_claims,
     json_body,
     new_room_body,
     room_record,
-    text_field,
 )
 from server.errors import ApiError
 from server.exports import NoCodeAvailable, export_json, import_room
@@ -39,28 +37,15 @@ async def export_room(request: Request) -> Response:
     services = services_of(request)
     room_id = request.path_params["room_id"]
     await facilitator_claims(request, services, room_id)
-    fmt = request.query_params.get("format", "json")
-    if fmt not in FORMATS:
-        raise ApiError(
-            422,
-            "invalid_field",
-            f"unknown export format {fmt!r} (one of {', '.join(FORMATS)})",
-            field="format",
-        )
-    lang = request.query_params.get("lang", "en")
-    if lang not in LANGUAGES:
-        raise ApiError(
-            422, "invalid_field", f"'lang' must be one of {', '.join(LANGUAGES)}", field="lang"
-        )
+    fmt = validation.choice(request.query_params, "format", tuple(FORMATS), "json")
+    lang = validation.choice(request.query_params, "lang", tuple(LANGUAGES), "en")
     record = await room_record(services, room_id)
     participants = await services.store.count_participants(room_id)
     snapshot = request.query_params.get("snapshot")
     if snapshot is None:
         doc = await board_doc(services, room_id)
-    elif snapshot.isdigit():
-        _, doc = await services.sessions.snapshot_doc(room_id, int(snapshot))
     else:
-        raise ApiError(422, "invalid_field", "'snapshot' must be a snapshot id", field="snapshot")
+        _, doc = await services.sessions.snapshot_doc(room_id, validation.snapshot_id(snapshot))
     # Read the board here, in the event loop; draw the picture formats in a thread.
     export = export_json(record, doc, participants)
     content = await asyncio.to_thread(render, fmt, export, lang)
@@ -82,16 +67,13 @@ async def import_room_endpoint(request: Request) -> JSONResponse:
         board = read_export(data)
     except InvalidExport as exc:
         raise ApiError(422, "invalid_field", exc.message, field=exc.field) from exc
-    params = request.query_params
-    if params.get("title") is not None:
-        title = text_field(dict(params), "title", MAX_TITLE_LENGTH)
-    elif board.title:
-        title = board.title
-    else:
+    params = validation.validated(validation.ImportParams, dict(request.query_params))
+    title = params.title or board.title
+    if not title:
         raise ApiError(
             422, "invalid_field", "the export has no room title: give ?title=", field="room.title"
         )
-    name = text_field(dict(params), "name", MAX_NAME_LENGTH) if "name" in params else "Facilitator"
+    name = params.name or "Facilitator"
     try:
         record, participant = await import_room(services.store, board, title, name)
     except NoCodeAvailable as exc:

@@ -412,7 +412,9 @@ async def test_lab_figures_attribute_anonymous_cards(settings: Settings) -> None
         room = await anonymous_room(server, anonymous_from_start=True)
         await room.write_cards()  # three participants, two cards each
         async with httpx.AsyncClient(base_url=server.url) as http:
-            stats = (await http.get("/api/stats")).json()["byRoom"][0]
+            stats = (await http.get("/api/stats", headers=server.organizer_headers)).json()[
+                "byRoom"
+            ][0]
         assert stats["cards"] == 6 and stats["silent"] == 0 and stats["participants"] == 3
         await close_all(room)
     finally:

@@ -269,3 +269,236 @@ async def test_room_summary_requires_a_token_of_that_room(server: InProcessServe
     assert (unknown.status_code, unknown.json()["error"]) == (404, "room_not_found")
     assert wrong_method.status_code == 405 and wrong_method.json()["error"] == "method_not_allowed"
     assert (nowhere.status_code, nowhere.json()["error"]) == (404, "not_found")
+
+
+# -- issue 10: input that used to end in a 500 or a 1011 ------------------------------------
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+async def _post(
+    server: InProcessServer, path: str, body: bytes, token: str | None = None
+) -> httpx.Response:
+    headers = dict(JSON)
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        return await http.post(path, content=body, headers=headers)
+
+
+def assert_json_error(response: httpx.Response, status: int, error: str) -> dict:
+    assert response.status_code == status, response.text
+    payload = response.json()
+    assert payload["error"] == error, payload
+    assert payload["message"]
+    return payload
+
+
+async def test_deeply_nested_json_is_a_400_everywhere(server: InProcessServer) -> None:
+    info = await server.create_room("Deep")
+    deep = _nested(5000).encode()
+    deep_field = ('{"title": ' + _nested(5000) + "}").encode()
+    for path, token in [
+        ("/api/rooms", None),
+        ("/api/join", None),
+        ("/api/rooms/import", None),
+        (f"/api/rooms/{info.room}/commands", info.token),
+        (f"/api/rooms/{info.room}/invites", info.token),
+        (f"/api/rooms/{info.room}/snapshots", info.token),
+    ]:
+        for body in (deep, deep_field):
+            payload = assert_json_error(await _post(server, path, body, token), 400, "invalid_json")
+            assert "deep" in payload["message"], payload
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e309"])
+async def test_non_finite_numbers_are_a_422(server: InProcessServer, number: str) -> None:
+    info = await server.create_room("Numbers")
+    commands = f"/api/rooms/{info.room}/commands"
+    timer = f'{{"command": "timer", "action": "start", "seconds": {number}}}'
+    payload = assert_json_error(
+        await _post(server, commands, timer.encode(), info.token), 422, "invalid_field"
+    )
+    assert payload["field"] == "seconds"
+    voting = f'{{"command": "voting", "perParticipant": {number}}}'
+    payload = assert_json_error(
+        await _post(server, commands, voting.encode(), info.token), 422, "invalid_field"
+    )
+    assert payload["field"] == "perParticipant"
+
+
+@pytest.mark.parametrize("invite", ["5", "true", "{}", "[]", "1.5"])
+async def test_a_non_string_invite_is_a_422(server: InProcessServer, invite: str) -> None:
+    info = await server.create_room("Invites")
+    body = f'{{"code": "{info.code}", "name": "Eve", "invite": {invite}}}'
+    payload = assert_json_error(
+        await _post(server, "/api/join", body.encode()), 422, "invalid_field"
+    )
+    assert payload["field"] == "invite"
+
+
+@pytest.mark.parametrize("phases", ['[["explore"]]', '[{"a": 1}]', '["explore", ["vote"]]'])
+async def test_nested_phases_are_a_422(server: InProcessServer, phases: str) -> None:
+    info = await server.create_room("Phases")
+    body = f'{{"command": "set_phases", "phases": {phases}}}'
+    payload = assert_json_error(
+        await _post(server, f"/api/rooms/{info.room}/commands", body.encode(), info.token),
+        422,
+        "invalid_field",
+    )
+    assert payload["field"] == "phases"
+    export = (
+        '{"format": "koprade-board", "version": 2, "room": {"title": "t"}, '
+        f'"meta": {{"phases": {phases}}}}}'
+    )
+    payload = assert_json_error(
+        await _post(server, "/api/rooms/import", export.encode()), 422, "invalid_field"
+    )
+    assert payload["field"] == "meta.phases"
+
+
+@pytest.mark.parametrize(
+    "snapshot", ["²", "\u0661", "\u0663\u0664", "-1", "1.0", "99999999999999999999999"]
+)
+async def test_odd_snapshot_ids_are_a_422(server: InProcessServer, snapshot: str) -> None:
+    info = await server.create_room("Snapshots")
+    headers = {"authorization": f"Bearer {info.token}"}
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        response = await http.get(
+            f"/api/rooms/{info.room}/export", params={"snapshot": snapshot}, headers=headers
+        )
+    payload = assert_json_error(response, 422, "invalid_field")
+    assert payload["field"] == "snapshot"
+
+
+async def test_deeply_nested_awareness_state_closes_with_4400(
+    server: InProcessServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    room, token, writer, watcher = await healthy_pair(server)
+    state = ('{"user": ' + _nested(2000) + "}").encode()
+    update = b"\x01\x07\x01" + write_var_uint(len(state)) + state
+    frame = b"\x01" + write_var_uint(len(update)) + update
+    with caplog.at_level(logging.WARNING):
+        code, reason = await send_and_expect_close(server, room, token, frame)
+    assert (code, reason) == (4400, "malformed message: awareness state is nested too deeply")
+    assert not any(r.exc_info for r in caplog.records), "no traceback for bad input"
+    await assert_still_syncing(writer, watcher, "after the deep awareness state")
+    await writer.close()
+    await watcher.close()
+
+
+async def test_a_locked_database_is_a_json_503(settings: Settings) -> None:
+    """A real SQLite file held by another writer: the API says so instead of a plain 500."""
+    import sqlite3
+
+    server = await InProcessServer(settings).start()
+    blocker = sqlite3.connect(settings.data_dir / "koprade.sqlite3", isolation_level=None)
+    try:
+        assert (await server.create_room("Before the lock")).room
+        blocker.execute("BEGIN EXCLUSIVE")
+        # One request: each waits out SQLite's busy timeout (5 s) before the lock error.
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            created = await http.post("/api/rooms", json={"title": "During the lock"})
+        payload = assert_json_error(created, 503, "storage_unavailable")
+        assert "database" in payload["message"]
+        assert created.headers["retry-after"]
+        blocker.execute("ROLLBACK")
+        assert (await server.create_room("After the lock")).room
+    finally:
+        blocker.close()
+        await server.stop()
+
+
+async def test_a_client_that_stops_answering_pings_is_closed_with_4408(
+    settings: Settings,
+) -> None:
+    from dataclasses import replace
+
+    server = await InProcessServer(
+        replace(settings, ws_ping_interval_seconds=0.2, ws_ping_timeout_seconds=0.3)
+    ).start()
+    try:
+        room, token, writer, watcher = await healthy_pair(server)
+        connections = server.services.rooms.rooms[room].connections
+        stalled = await websockets.connect(
+            f"{server.ws_url}/ws/rooms/{room}?token={token}", ping_interval=None
+        )
+        await wait_until(lambda: len(connections) == 3, message="the silent client joined")
+        stalled.transport.pause_reading()  # it no longer reads, so it never answers a ping
+        await wait_until(lambda: len(connections) == 2, timeout=10, message="silent client dropped")
+        stalled.transport.resume_reading()
+        await stalled.wait_closed()
+        assert stalled.close_code == 4408
+        assert stalled.close_reason == "too slow: keepalive ping timeout"
+        await assert_still_syncing(writer, watcher, "after the silent client")
+        await writer.close()
+        await watcher.close()
+    finally:
+        await server.stop()
+
+
+async def test_a_vanished_postgresql_database_is_a_json_503(
+    settings: Settings, postgres_database: str
+) -> None:
+    """A real PostgreSQL database dropped under a running server: 503 with JSON, not 500."""
+    import asyncpg
+
+    from tests.conftest import POSTGRES_ADMIN_URL
+
+    name = "koprade_vanishing_" + secrets.token_hex(4)
+    admin = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = postgres_database.rsplit("/", 1)[0] + "/" + name
+        from dataclasses import replace
+
+        server = await InProcessServer(replace(settings, database_url=url)).start()
+        try:
+            info = await server.create_room("Before the drop")
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+                created = await http.post("/api/rooms", json={"title": "After the drop"})
+                joined = await http.post("/api/join", json={"code": info.code, "name": "Anna"})
+                summary = await http.get(
+                    f"/api/rooms/{info.room}", headers={"authorization": f"Bearer {info.token}"}
+                )
+            for response in (created, joined, summary):
+                assert_json_error(response, 503, "storage_unavailable")
+        finally:
+            await server.stop()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_an_unexpected_fault_is_a_json_500_with_a_traceback_in_the_log(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A saved template whose stored board is not JSON (damaged outside the server) is no
+    client's fault and no storage outage: a JSON 500, and the traceback in the log."""
+    import sqlite3
+    from dataclasses import replace
+
+    server = await InProcessServer(replace(settings, organizer_key="lab-key")).start()
+    key = {"x-organizer-key": "lab-key"}
+    try:
+        info = await server.create_room("Damaged", organizer_key="lab-key")
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            saved = await http.post(
+                f"/api/rooms/{info.room}/templates",
+                json={"name": "Ours"},
+                headers={"authorization": f"Bearer {info.token}"},
+            )
+            assert saved.status_code == 201, saved.text
+            database = sqlite3.connect(settings.data_dir / "koprade.sqlite3")
+            with database:
+                database.execute("UPDATE koprade_templates SET board = '{damaged'")
+            database.close()
+            with caplog.at_level(logging.ERROR):
+                response = await http.get(f"/api/templates/{saved.json()['id']}", headers=key)
+        assert_json_error(response, 500, "internal_error")
+        assert any(record.exc_info for record in caplog.records), "the traceback is logged"
+    finally:
+        await server.stop()

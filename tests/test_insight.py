@@ -94,7 +94,7 @@ async def test_time_connected_is_stored_and_lab_stats(settings: Settings) -> Non
         await client.close()
         await wait_until(lambda: not server.services.rooms.connection_count(info.room))
         async with httpx.AsyncClient(base_url=server.url) as http:
-            stats = (await http.get("/api/stats")).json()
+            stats = (await http.get("/api/stats", headers=server.organizer_headers)).json()
         assert stats["rooms"] == 1 and stats["cards"] == 1 and stats["edits"] == 1
         assert stats["byRoom"][0]["title"] == "Stats"
     finally:

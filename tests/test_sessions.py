@@ -445,7 +445,8 @@ async def test_save_a_board_as_template_and_start_from_it(session: Session) -> N
     assert entry["name"] == {"lv": "Mobilitātes karte", "en": "Mobilitātes karte"}
     assert (entry["cards"], entry["clusters"], entry["sourceRoom"]) == (4, 2, s.room)
 
-    async with httpx.AsyncClient(base_url=s.server.url) as http:
+    # Saved templates are the lab's own workshop text: listed only with the organizer key.
+    async with httpx.AsyncClient(base_url=s.server.url, headers=s.server.organizer_headers) as http:
         listed = (await http.get("/api/templates")).json()["templates"]
         assert [t["id"] for t in listed][-1] == entry["id"]
         preview = await http.get(f"/api/templates/{entry['id']}")
@@ -455,7 +456,9 @@ async def test_save_a_board_as_template_and_start_from_it(session: Session) -> N
     assert all(c.get("author", "") == "" for c in preview.json()["cards"])
     assert b"Anna" not in preview.content and s.anna_id.encode() not in preview.content
 
-    info = await s.server.create_room("No veidnes", template=entry["id"])
+    info = await s.server.create_room(
+        "No veidnes", template=entry["id"], organizer_key=s.server.organizer_key
+    )
     client = await YClient(s.server.ws_url, info.room, info.token).connect()
     board = board_to_json(client.doc)
     original = s.board()
@@ -474,7 +477,7 @@ async def test_save_a_board_as_template_and_start_from_it(session: Session) -> N
         )
     assert (refused.status_code, refused.json()["error"]) == (404, "template_not_found")
     assert (await s.delete(f"/api/rooms/{s.room}/templates/{entry['id']}")).status_code == 204
-    async with httpx.AsyncClient(base_url=s.server.url) as http:
+    async with httpx.AsyncClient(base_url=s.server.url, headers=s.server.organizer_headers) as http:
         gone = await http.post("/api/rooms", json={"title": "x", "template": entry["id"]})
     assert (gone.status_code, gone.json()["error"]) == (404, "template_not_found")
 

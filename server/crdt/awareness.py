@@ -15,6 +15,7 @@ from typing import Any
 
 from pycrdt import Encoder
 
+from server import safejson
 from server.crdt.errors import ProtocolError
 from server.crdt.lib0 import Reader
 
@@ -77,8 +78,10 @@ class RawAwarenessEntry:
         if len(self.raw_state) > MAX_STATE_BYTES:
             raise ProtocolError(f"awareness state larger than {MAX_STATE_BYTES} bytes")
         try:
-            state = json.loads(self.raw_state)
-        except ValueError as exc:
+            state = safejson.loads(self.raw_state)
+        except safejson.InvalidJson as exc:
+            if exc.too_deep:
+                raise ProtocolError("awareness state is nested too deeply") from exc
             raise ProtocolError("awareness state is not valid JSON") from exc
         if state is not None and not isinstance(state, dict):
             raise ProtocolError("awareness state must be a JSON object or null")

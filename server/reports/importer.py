@@ -10,9 +10,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pycrdt import Doc, Map, Text
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 
 from server.crdt.board import CARDS, CLUSTERS, EXPORT_FORMAT, META, VOTES
 from server.crdt.rules import PHASES, is_phase_sequence
@@ -53,195 +64,200 @@ class BoardExport:
 
 
 # -- checks ------------------------------------------------------------------------------------
+#
+# The export's shape as strict pydantic models (types, optional fields, lengths, bounds);
+# what relates fields to each other (duplicate ids, the phase among the phases, perCard
+# within perParticipant) is checked on the validated values in `read_export`.
 
 
-def _object(value: Any, name: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InvalidExport(name, f"'{name}' must be an object")
-    return value
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
 
 
-def _list(value: Any, name: str, limit: int) -> list[Any]:
-    if not isinstance(value, list):
-        raise InvalidExport(name, f"'{name}' must be a list")
-    if len(value) > limit:
-        raise InvalidExport(name, f"'{name}' may hold at most {limit} entries")
-    return value
+def _number(low: float, high: float, *, whole: bool = False) -> Any:
+    """A JSON number within [low, high] (finite: NaN, ±Infinity and 1e400 are refused)."""
 
-
-def _string(value: Any, name: str, limit: int, *, empty: bool = True) -> str:
-    if not isinstance(value, str):
-        raise InvalidExport(name, f"'{name}' must be a string")
-    if len(value) > limit:
-        raise InvalidExport(name, f"'{name}' must be at most {limit} characters")
-    if not empty and not value.strip():
-        raise InvalidExport(name, f"'{name}' must not be empty")
-    return value
-
-
-def _number(
-    value: Any, name: str, low: float = -MAX_COORDINATE, high: float = MAX_COORDINATE
-) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidExport(name, f"'{name}' must be a number")
-    try:
-        finite = math.isfinite(value) and low <= value <= high
-    except OverflowError:
-        finite = False
-    if not finite:
-        raise InvalidExport(name, f"'{name}' must be between {low:g} and {high:g}")
-    return value
-
-
-def _whole(value: Any, name: str, low: int, high: int) -> int:
-    number = _number(value, name, low, high)
-    if number != int(number):
-        raise InvalidExport(name, f"'{name}' must be a whole number")
-    return int(number)
-
-
-def _bool(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidExport(name, f"'{name}' must be true or false")
-    return value
-
-
-def _id(value: Any, name: str) -> str:
-    return _string(value, name, MAX_ID_LENGTH, empty=False)
-
-
-def _card(raw: Any, name: str) -> tuple[str, dict[str, Any]]:
-    raw = _object(raw, name)
-    card_id = _id(raw.get("id"), f"{name}.id")
-    card: dict[str, Any] = {"text": _string(raw.get("text", ""), f"{name}.text", MAX_TEXT_LENGTH)}
-    for key in ("x", "y"):
-        if key in raw:
-            card[key] = _number(raw[key], f"{name}.{key}")
-    if "color" in raw:
-        card["color"] = _string(raw["color"], f"{name}.color", 64)
-    if "author" in raw:
-        card["author"] = _string(raw["author"], f"{name}.author", MAX_ID_LENGTH)
-    if "cluster" in raw:
-        card["cluster"] = _id(raw["cluster"], f"{name}.cluster")
-    if "created" in raw:
-        card["created"] = _number(raw["created"], f"{name}.created", 0, 253_402_300_800_000)
-    return card_id, card
-
-
-def _cluster(raw: Any, name: str) -> tuple[str, dict[str, Any]]:
-    raw = _object(raw, name)
-    cluster_id = _id(raw.get("id"), f"{name}.id")
-    cluster: dict[str, Any] = {
-        "title": _string(raw.get("title", ""), f"{name}.title", MAX_TEXT_LENGTH)
-    }
-    for key in ("x", "y"):
-        if key in raw:
-            cluster[key] = _number(raw[key], f"{name}.{key}")
-    for key in ("w", "h"):
-        if key in raw:
-            cluster[key] = _number(raw[key], f"{name}.{key}", 0, MAX_COORDINATE)
-    return cluster_id, cluster
-
-
-def _voting(raw: Any) -> dict[str, Any]:
-    raw = _object(raw, "meta.voting")
-    voting: dict[str, Any] = {}
-    if "perParticipant" in raw:
-        voting["perParticipant"] = _whole(
-            raw["perParticipant"], "meta.voting.perParticipant", 1, 100
-        )
-    if "perCard" in raw:
-        voting["perCard"] = _whole(
-            raw["perCard"], "meta.voting.perCard", 1, voting.get("perParticipant", 100)
-        )
-    for key in ("anonymous", "hidden"):
-        if key in raw:
-            voting[key] = _bool(raw[key], f"meta.voting.{key}")
-    if "state" in raw:
-        if raw["state"] not in ("open", "closed"):
-            raise InvalidExport("meta.voting.state", "'meta.voting.state' must be open or closed")
-        voting["state"] = raw["state"]
-    return voting
-
-
-def _settings(raw: Any) -> dict[str, Any]:
-    meta = _object(raw, "meta")
-    settings: dict[str, Any] = {}
-    if "phases" in meta:
-        phases = meta["phases"]
-        if not is_phase_sequence(phases):
-            raise InvalidExport(
-                "meta.phases", f"'meta.phases' must list distinct phases from {', '.join(PHASES)}"
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise PydanticCustomError("number", "must be a number")
+        try:
+            finite = math.isfinite(value) and low <= value <= high
+        except OverflowError:  # an integer too large for a float
+            finite = False
+        if not finite:
+            raise PydanticCustomError(
+                "range",
+                "must be between {low} and {high}",
+                {"low": f"{low:g}", "high": f"{high:g}"},
             )
-        settings["phases"] = list(phases)
-    if "phase" in meta:
-        if meta["phase"] not in settings.get("phases", PHASES):
-            raise InvalidExport("meta.phase", "'meta.phase' must be one of the room's phases")
-        settings["phase"] = meta["phase"]
-    for key in ("locked", "anonymous", "editOthers"):
-        if key in meta:
-            settings[key] = _bool(meta[key], f"meta.{key}")
-    if "voting" in meta:
-        settings["voting"] = _voting(meta["voting"])
-    if "people" in meta and not settings.get("anonymous"):
-        people = _object(meta["people"], "meta.people")
-        if len(people) > MAX_CARDS:
-            raise InvalidExport("meta.people", f"'meta.people' may hold at most {MAX_CARDS}")
-        settings["people"] = {
-            _id(person, "meta.people"): _string(name, f"meta.people.{person}", MAX_NAME_LENGTH)
-            for person, name in people.items()
-        }
-    return settings
+        if whole:
+            if value != int(value):
+                raise PydanticCustomError("whole", "must be a whole number")
+            return int(value)
+        return value
+
+    # `Any` + a plain check: strict int/float unions would name the union member in errors.
+    return Annotated[Any, AfterValidator(check)]
 
 
-def _votes(raw: Any) -> dict[str, dict[str, Any]]:
-    votes = _object(raw, "votes")
-    if len(votes) > MAX_CARDS:
-        raise InvalidExport("votes", f"'votes' may hold at most {MAX_CARDS} entries")
-    checked: dict[str, dict[str, Any]] = {}
-    for card_id, tally in votes.items():
-        name = f"votes.{card_id}"
-        _id(card_id, "votes")
-        tally = _object(tally, name)
-        entry: dict[str, Any] = {"count": _whole(tally.get("count"), f"{name}.count", 0, MAX_VOTES)}
-        if "voters" in tally:
-            voters = _object(tally["voters"], f"{name}.voters")
-            entry["voters"] = {
-                _id(voter, f"{name}.voters"): _whole(dots, f"{name}.voters.{voter}", 0, MAX_VOTES)
-                for voter, dots in voters.items()
-            }
-        checked[card_id] = entry
-    return checked
+def _text(limit: int, *, empty: bool = True) -> Any:
+    def check(value: str) -> str:
+        if not empty and not value.strip():
+            raise PydanticCustomError("empty", "must not be empty")
+        return value
+
+    return Annotated[StrictStr, Field(max_length=limit), AfterValidator(check)]
+
+
+def _phase_sequence(value: Any) -> list[str]:
+    # Strings first: a list or object inside would be unhashable in the sequence check.
+    if not (
+        isinstance(value, list) and all(isinstance(p, str) for p in value)
+    ) or not is_phase_sequence(value):
+        raise PydanticCustomError(
+            "phases", "must list distinct phases from {phases}", {"phases": ", ".join(PHASES)}
+        )
+    return list(value)
+
+
+def _readable_version(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value not in READABLE_VERSIONS:
+        raise PydanticCustomError(
+            "version",
+            "must be one of {versions}",
+            {"versions": ", ".join(map(str, READABLE_VERSIONS))},
+        )
+    return value
+
+
+def _export_format(value: Any) -> str:
+    if value != EXPORT_FORMAT:
+        raise PydanticCustomError("format", f"must be {EXPORT_FORMAT!r}")
+    return value
+
+
+Coordinate = _number(-MAX_COORDINATE, MAX_COORDINATE)
+Id = _text(MAX_ID_LENGTH, empty=False)
+VoteCount = _number(0, MAX_VOTES, whole=True)
+
+
+class _Card(_Strict):
+    id: Id
+    text: _text(MAX_TEXT_LENGTH) = ""
+    # Optional fields default to None without being checked; an explicit null is refused.
+    x: Coordinate = None
+    y: Coordinate = None
+    color: _text(64) = None
+    author: _text(MAX_ID_LENGTH) = None
+    cluster: Id = None
+    created: _number(0, 253_402_300_800_000) = None
+
+
+class _Cluster(_Strict):
+    id: Id
+    title: _text(MAX_TEXT_LENGTH) = ""
+    x: Coordinate = None
+    y: Coordinate = None
+    w: _number(0, MAX_COORDINATE) = None
+    h: _number(0, MAX_COORDINATE) = None
+
+
+class _Voting(_Strict):
+    perParticipant: _number(1, 100, whole=True) = None
+    perCard: _number(1, 100, whole=True) = None
+    anonymous: StrictBool = None
+    hidden: StrictBool = None
+    state: Literal["open", "closed"] = None
+
+
+class _Meta(_Strict):
+    phases: Annotated[Any, AfterValidator(_phase_sequence)] = None
+    phase: Any = None  # one of the phases: checked against them in read_export
+    locked: StrictBool = None
+    anonymous: StrictBool = None
+    editOthers: StrictBool = None
+    voting: _Voting = None
+    people: Any = None  # read only when the room is not anonymous (see read_export)
+
+
+class _Tally(_Strict):
+    count: VoteCount
+    voters: Annotated[dict[Id, VoteCount], Field(max_length=MAX_CARDS)] = None
+
+
+class _Room(_Strict):
+    title: _text(MAX_TITLE_LENGTH) = None
+
+
+class _Export(_Strict):
+    format: Annotated[Any, AfterValidator(_export_format)] = None
+    version: Annotated[Any, AfterValidator(_readable_version)] = None
+    # `room` is optional (templates have none); its title, when there, must be a title.
+    room: _Room = _Room()
+    clusters: Annotated[list[_Cluster], Field(max_length=MAX_CLUSTERS)] = []
+    cards: Annotated[list[_Card], Field(max_length=MAX_CARDS)] = []
+    meta: _Meta = _Meta()
+    votes: Annotated[dict[Id, _Tally], Field(max_length=MAX_CARDS)] = {}
+
+
+_PEOPLE = TypeAdapter(
+    Annotated[dict[Id, _text(MAX_NAME_LENGTH)], Field(max_length=MAX_CARDS)],
+    config=ConfigDict(strict=True),
+)
+
+
+def _invalid(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> InvalidExport:
+    """The first error as InvalidExport, its field spelled like `cards[3].x`."""
+    error = exc.errors(include_url=False, include_input=False)[0]
+    name = ""
+    for part in (*prefix, *error["loc"]):
+        if part == "[key]":  # a bad key of a mapping: name the mapping
+            name = name.rsplit(".", 1)[0]
+        elif isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += f".{part}" if name else str(part)
+    name = name or "body"
+    if error["type"] == "missing":
+        message = f"'{name}' is required"
+    else:
+        text = error["msg"].replace("Input should", "must")
+        message = f"'{name}' {text[:1].lower()}{text[1:]}"
+    return InvalidExport(name, message)
+
+
+def _set_fields(model: BaseModel, *, skip: str) -> dict[str, Any]:
+    """The fields the export gave, in the model's order (a set has none)."""
+    given = model.model_fields_set
+    return {
+        key: getattr(model, key) for key in type(model).model_fields if key in given and key != skip
+    }
 
 
 def read_export(data: Any) -> BoardExport:
     """Check a JSON export (version 1 or 2); raises InvalidExport on the first wrong field."""
-    data = _object(data, "body")
-    if data.get("format") != EXPORT_FORMAT:
-        raise InvalidExport("format", f"'format' must be {EXPORT_FORMAT!r}")
-    version = data.get("version")
-    if isinstance(version, bool) or version not in READABLE_VERSIONS:
-        raise InvalidExport(
-            "version", f"'version' must be one of {', '.join(map(str, READABLE_VERSIONS))}"
-        )
-    # `room` is optional (templates have none); its title, when there, must be a title.
-    room = _object(data.get("room", {}), "room")
-    title = ""
-    if "title" in room:
-        title = " ".join(_string(room["title"], "room.title", MAX_TITLE_LENGTH).split())
-    board = BoardExport(version=int(version), title=title)
-    for index, raw in enumerate(_list(data.get("clusters", []), "clusters", MAX_CLUSTERS)):
-        cluster_id, cluster = _cluster(raw, f"clusters[{index}]")
-        if cluster_id in board.clusters:
-            raise InvalidExport(f"clusters[{index}].id", f"cluster id {cluster_id!r} appears twice")
-        board.clusters[cluster_id] = cluster
-    for index, raw in enumerate(_list(data.get("cards", []), "cards", MAX_CARDS)):
-        card_id, card = _card(raw, f"cards[{index}]")
-        if card_id in board.cards:
-            raise InvalidExport(f"cards[{index}].id", f"card id {card_id!r} appears twice")
-        board.cards[card_id] = card
-    board.settings = _settings(data.get("meta", {}))
-    board.votes = _votes(data.get("votes", {}))
+    if not isinstance(data, dict):
+        raise InvalidExport("body", "'body' must be an object")
+    try:
+        export = _Export.model_validate({"format": None, "version": None, **data})
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+    title = " ".join(export.room.title.split()) if export.room.title is not None else ""
+    board = BoardExport(version=export.version, title=title)
+    for index, cluster in enumerate(export.clusters):
+        if cluster.id in board.clusters:
+            raise InvalidExport(f"clusters[{index}].id", f"cluster id {cluster.id!r} appears twice")
+        board.clusters[cluster.id] = {"title": cluster.title, **_set_fields(cluster, skip="id")}
+    for index, card in enumerate(export.cards):
+        if card.id in board.cards:
+            raise InvalidExport(f"cards[{index}].id", f"card id {card.id!r} appears twice")
+        board.cards[card.id] = {"text": card.text, **_set_fields(card, skip="id")}
+    board.settings = _settings(export.meta)
+    board.votes = {
+        card_id: {"count": tally.count}
+        | ({"voters": tally.voters} if tally.voters is not None else {})
+        for card_id, tally in export.votes.items()
+    }
     if board.settings.get("anonymous"):
         for card in board.cards.values():
             if "author" in card:
@@ -249,6 +265,33 @@ def read_export(data: Any) -> BoardExport:
         for tally in board.votes.values():
             tally.pop("voters", None)
     return board
+
+
+def _settings(meta: _Meta) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    if meta.phases is not None:
+        settings["phases"] = meta.phases
+    if "phase" in meta.model_fields_set:
+        if not isinstance(meta.phase, str) or meta.phase not in settings.get("phases", PHASES):
+            raise InvalidExport("meta.phase", "'meta.phase' must be one of the room's phases")
+        settings["phase"] = meta.phase
+    for key in ("locked", "anonymous", "editOthers"):
+        if key in meta.model_fields_set:
+            settings[key] = getattr(meta, key)
+    if meta.voting is not None:
+        voting = _set_fields(meta.voting, skip="")
+        if voting.get("perCard", 0) > voting.get("perParticipant", 100):
+            limit = voting.get("perParticipant", 100)
+            raise InvalidExport(
+                "meta.voting.perCard", f"'meta.voting.perCard' must be between 1 and {limit}"
+            )
+        settings["voting"] = voting
+    if "people" in meta.model_fields_set and not settings.get("anonymous"):
+        try:
+            settings["people"] = _PEOPLE.validate_python(meta.people)
+        except ValidationError as exc:
+            raise _invalid(exc, ("meta", "people")) from exc
+    return settings
 
 
 # -- writing -----------------------------------------------------------------------------------

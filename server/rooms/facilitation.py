@@ -14,10 +14,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from server import validation as arguments
 from server.crdt.awareness import Identity
 from server.crdt.messages import encode_koprade
 from server.crdt.meta import STOPPED_TIMER
-from server.crdt.rules import FACILITATOR, OBSERVER, PHASES, VOTING_PHASE, is_phase_sequence
+from server.crdt.rules import FACILITATOR, OBSERVER, VOTING_PHASE
 from server.errors import ApiError
 from server.rooms import anonymity, writes
 from server.rooms.connection import CLOSE_FORBIDDEN
@@ -28,9 +29,6 @@ from server.tokens import Claims
 
 log = logging.getLogger("koprade.facilitation")
 
-MAX_TITLE_LENGTH = 200
-MAX_TIMER_SECONDS = 24 * 3600
-MAX_VOTES_PER_PARTICIPANT = 100
 #: How long a command waits for its change to be committed before answering 503.
 COMMIT_WAIT_SECONDS = 10.0
 
@@ -39,36 +37,19 @@ def _field_error(field: str, message: str) -> ApiError:
     return ApiError(422, "invalid_field", message, field=field)
 
 
-def _bool(body: dict[str, Any], field: str) -> bool:
-    value = body.get(field)
-    if not isinstance(value, bool):
-        raise _field_error(field, f"'{field}' must be true or false")
-    return value
-
-
-def _int(body: dict[str, Any], field: str, low: int, high: int) -> int:
-    value = body.get(field)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise _field_error(field, f"'{field}' must be a whole number")
-    if not low <= value <= high:
-        raise _field_error(field, f"'{field}' must be between {low} and {high}")
-    return int(value)
-
-
-def _str(body: dict[str, Any], field: str, max_length: int = 200) -> str:
-    value = body.get(field)
-    if not isinstance(value, str) or not value.strip():
-        raise _field_error(field, f"'{field}' must be a non-empty string")
-    if len(value) > max_length:
-        raise _field_error(field, f"'{field}' must be at most {max_length} characters")
-    return value
+def _seconds(body: arguments.Timer, *, low: int) -> int:
+    """The timer command's `seconds`, which `start` and `add` need (`start`: at least 1)."""
+    if body.seconds is None or body.seconds < low:
+        raise _field_error("seconds", f"'seconds' must be a whole number from {low} to 86400")
+    return body.seconds
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-Handler = Callable[["Facilitation", Room, Claims, dict[str, Any]], Awaitable[dict[str, Any]]]
+#: A command's handler gets the command's typed arguments (server/validation.py).
+Handler = Callable[["Facilitation", Room, Claims, Any], Awaitable[dict[str, Any]]]
 #: Called after a phase change with the room, the caller, the old phase and the board's Yjs
 #: state from before the change (server/sessions.py takes automatic snapshots with it).
 PhaseHook = Callable[[Room, Claims, str, bytes], Awaitable[None]]
@@ -114,19 +95,22 @@ class Facilitation:
 
     # -- commands ----------------------------------------------------------------------------
 
-    async def run(self, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
-        """Check and apply one command; raises ApiError."""
-        name = body.get("command")
-        handler = _FACILITATOR_COMMANDS.get(name) if isinstance(name, str) else None
-        if handler is not None:
+    def authorize(self, claims: Claims, name: str) -> None:
+        """Raise ApiError unless `claims` may run the command `name` (a known command)."""
+        if name in _FACILITATOR_COMMANDS:
             if claims.role != FACILITATOR:
                 raise ApiError(403, "facilitator_only", f"only facilitators can {name}")
-        else:
-            handler = _VOTER_COMMANDS.get(name) if isinstance(name, str) else None
-            if handler is None:
-                raise ApiError(400, "unknown_command", f"unknown command {name!r}")
+        elif name in _VOTER_COMMANDS:
             if claims.role == OBSERVER:
                 raise ApiError(403, "observer", "observers cannot vote")
+        else:
+            raise ApiError(400, "unknown_command", f"unknown command {name!r}")
+
+    async def run(self, claims: Claims, body: arguments.Command) -> dict[str, Any]:
+        """Check and apply one command with its typed arguments; raises ApiError."""
+        name = body.command
+        self.authorize(claims, name)
+        handler = _FACILITATOR_COMMANDS.get(name) or _VOTER_COMMANDS[name]
         try:
             room = await self.rooms.acquire(claims.room)
         except RoomNotFound as exc:
@@ -158,8 +142,10 @@ class Facilitation:
     # -- phases and switches -----------------------------------------------------------------
 
     @_command("set_phase")
-    async def _set_phase(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
-        phase = _str(body, "phase", 40)
+    async def _set_phase(
+        self, room: Room, claims: Claims, body: arguments.SetPhase
+    ) -> dict[str, Any]:
+        phase = body.phase
         if phase not in room.settings["phases"]:
             raise _field_error("phase", f"'{phase}' is not one of this room's phases")
         old = room.settings["phase"]
@@ -170,43 +156,43 @@ class Facilitation:
         return {"phase": phase}
 
     @_command("set_phases")
-    async def _set_phases(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
-        phases = body.get("phases")
-        if not is_phase_sequence(phases):
-            raise _field_error(
-                "phases", f"'phases' must list distinct phases from {', '.join(PHASES)}"
-            )
+    async def _set_phases(
+        self, room: Room, claims: Claims, body: arguments.SetPhases
+    ) -> dict[str, Any]:
+        phases = body.phases
         if room.settings["phase"] not in phases:
             raise ApiError(409, "last_phase_missing", "the current phase must stay in the sequence")
         writes.write_meta(room, phases=phases)
         return {"phases": phases}
 
     @_command("settings")
-    async def _settings(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
-        changes = {
-            key: _bool(body, key) for key in ("locked", "anonymous", "editOthers") if key in body
-        }
+    async def _settings(
+        self, room: Room, claims: Claims, body: arguments.RoomSwitches
+    ) -> dict[str, Any]:
+        changes = body.changes()
         if not changes:
             raise _field_error("locked", "give at least one of locked, anonymous, editOthers")
         await anonymity.apply_settings(self, room, changes)
         return changes
 
     @_command("follow_me")
-    async def _follow_me(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
-        following = claims.participant if _bool(body, "on") else None
+    async def _follow_me(
+        self, room: Room, claims: Claims, body: arguments.FollowMe
+    ) -> dict[str, Any]:
+        following = claims.participant if body.on else None
         writes.write_meta(room, followMe=following)
         return {"followMe": following}
 
     @_command("rename")
-    async def _rename(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
-        title = " ".join(_str(body, "title", MAX_TITLE_LENGTH).split())
+    async def _rename(self, room: Room, claims: Claims, body: arguments.Rename) -> dict[str, Any]:
+        title = body.title
         await self.store.rename_room(room.id, title)
         writes.write_meta(room, title=title)
         return {"title": title}
 
     @_command("remove")
-    async def _remove(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
-        participant = _str(body, "participant", 64)
+    async def _remove(self, room: Room, claims: Claims, body: arguments.Remove) -> dict[str, Any]:
+        participant = body.participant
         if participant == claims.participant:
             raise _field_error("participant", "you cannot remove yourself")
         if not await self.store.remove_participant(room.id, participant):
@@ -221,13 +207,13 @@ class Facilitation:
     # -- timer ---------------------------------------------------------------------------------
 
     @_command("timer")
-    async def _timer(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
-        action = body.get("action")
+    async def _timer(self, room: Room, claims: Claims, body: arguments.Timer) -> dict[str, Any]:
+        action = body.action
         timer = dict(room.settings.get("timer") or STOPPED_TIMER)
         now = now_ms()
         state = timer.get("state")
         if action == "start":
-            seconds = _int(body, "seconds", 1, MAX_TIMER_SECONDS)
+            seconds = _seconds(body, low=1)
             timer = {
                 "state": "running",
                 "endsAt": now + seconds * 1000,
@@ -240,7 +226,7 @@ class Facilitation:
         elif action == "resume" and state == "paused":
             timer.update(state="running", endsAt=now + int(timer["remainingMs"]), remainingMs=None)
         elif action == "add" and state in ("running", "paused"):
-            delta = _int(body, "seconds", -MAX_TIMER_SECONDS, MAX_TIMER_SECONDS) * 1000
+            delta = _seconds(body, low=-arguments.MAX_TIMER_SECONDS) * 1000
             if state == "running":
                 timer["endsAt"] = max(now, int(timer["endsAt"]) + delta)
             else:
@@ -258,13 +244,17 @@ class Facilitation:
     # -- silent brainstorming ------------------------------------------------------------------
 
     @_command("private")
-    async def _private(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
-        on = _bool(body, "on")
+    async def _private(
+        self, room: Room, claims: Claims, body: arguments.PrivateMode
+    ) -> dict[str, Any]:
+        on = body.on
         writes.write_meta(room, private=on)
         return {"private": on}
 
     @_command("reveal")
-    async def _reveal(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
+    async def _reveal(
+        self, room: Room, claims: Claims, body: arguments.NoArguments
+    ) -> dict[str, Any]:
         """Every private card onto the shared board at once, then private mode off."""
         revealed: dict[str, dict[str, Any]] = {}
         boards: list[Room] = []
@@ -368,25 +358,23 @@ class Facilitation:
         return {"mine": dict(mine), "remaining": budget - sum(mine.values())}
 
     @_command("vote", facilitator=False)
-    async def _vote(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._change_vote(room, claims, _str(body, "card"), +1)
+    async def _vote(self, room: Room, claims: Claims, body: arguments.Vote) -> dict[str, Any]:
+        return await self._change_vote(room, claims, body.card, +1)
 
     @_command("unvote", facilitator=False)
-    async def _unvote(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._change_vote(room, claims, _str(body, "card"), -1)
+    async def _unvote(self, room: Room, claims: Claims, body: arguments.Vote) -> dict[str, Any]:
+        return await self._change_vote(room, claims, body.card, -1)
 
     @_command("voting")
-    async def _voting(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
+    async def _voting(
+        self, room: Room, claims: Claims, body: arguments.VotingRules
+    ) -> dict[str, Any]:
         if any(cards for cards in (await self._room_votes(room.id)).values()):
             raise ApiError(409, "votes_cast", "reset the votes before changing the rules")
         voting = dict(room.settings["voting"])
-        if "perParticipant" in body:
-            voting["perParticipant"] = _int(body, "perParticipant", 1, MAX_VOTES_PER_PARTICIPANT)
-        if "perCard" in body:
-            voting["perCard"] = _int(body, "perCard", 1, MAX_VOTES_PER_PARTICIPANT)
-        for key in ("anonymous", "hidden"):
-            if key in body:
-                voting[key] = _bool(body, key)
+        for key in ("perParticipant", "perCard", "anonymous", "hidden"):
+            if (value := getattr(body, key)) is not None:
+                voting[key] = value
         voting["perCard"] = min(int(voting["perCard"]), int(voting["perParticipant"]))
         writes.write_meta(room, voting=voting)
         await self._publish(room, self._voters(room))
@@ -399,7 +387,9 @@ class Facilitation:
         return {"voting": voting}
 
     @_command("close_vote")
-    async def _close_vote(self, room: Room, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
+    async def _close_vote(
+        self, room: Room, claims: Claims, body: arguments.NoArguments
+    ) -> dict[str, Any]:
         result = await self._set_voting_state(room, "closed")
         votes = await self._room_votes(room.id)
         ranked = sorted(
@@ -409,13 +399,13 @@ class Facilitation:
 
     @_command("reopen_vote")
     async def _reopen_vote(
-        self, room: Room, claims: Claims, body: dict[str, Any]
+        self, room: Room, claims: Claims, body: arguments.NoArguments
     ) -> dict[str, Any]:
         return await self._set_voting_state(room, "open")
 
     @_command("reset_votes")
     async def _reset_votes(
-        self, room: Room, claims: Claims, body: dict[str, Any]
+        self, room: Room, claims: Claims, body: arguments.NoArguments
     ) -> dict[str, Any]:
         voters = self._voters(room)
         await self.store.delete_votes(room.id)

@@ -580,6 +580,22 @@ class Store:
         async with self._transaction() as conn:
             await conn.execute(update(rooms).where(rooms.c.id == room_id).values(title=title))
 
+    async def change_code(self, room_id: str, code: str) -> bool:
+        """Give the room a new join code; False if there is no such room.
+
+        Raises CodeTaken if another room has the code.
+        """
+        try:
+            async with self._transaction() as conn:
+                result = await conn.execute(
+                    update(rooms).where(rooms.c.id == room_id).values(code=code)
+                )
+        except StorageError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                raise CodeTaken(code) from None
+            raise
+        return result.rowcount == 1
+
     async def list_participants(self, room_id: str) -> list[ParticipantRecord]:
         """Everyone who ever joined the room, in the order they joined."""
         async with self._transaction() as conn:

@@ -29,6 +29,7 @@ except ImportError:
 
 from tests.browser.helpers import add_card, card, close_invite, create_room, join_room
 from tests.browser.test_facilitation import no_errors, open_panel, switch, two_people, wait_hello
+from tests.support.servers import ServerProcess
 
 pytestmark = pytest.mark.browser
 
@@ -121,7 +122,7 @@ def test_room_from_template(new_context: Any) -> None:
     assert errors == []
 
 
-def test_save_template_and_start_from_it(new_context: Any) -> None:
+def test_save_template_and_start_from_it(new_context: Any, server: ServerProcess) -> None:
     fac = new_context(locale="lv-LV").new_page()
     room, _code = create_room(fac, "Metodes darbnīca", "Ilze")
     close_invite(fac)
@@ -140,9 +141,10 @@ def test_save_template_and_start_from_it(new_context: Any) -> None:
         "Veidne „Mūsu retrospektīva” saglabāta"
     )
 
-    # on the start page it is among the saved templates, with its frame in the preview
+    # on the start page it is among the saved templates, with its frame in the preview (saved
+    # templates are the lab's: the organizer opens the page with the server's printed link)
     other = new_context(locale="lv-LV").new_page()
-    other.goto("/")
+    other.goto(f"/#key={server.organizer_key}")
     select = other.get_by_test_id("template-select")
     saved = select.locator(
         'optgroup[label="Saglabātās veidnes"] option', has_text="Mūsu retrospektīva"

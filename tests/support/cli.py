@@ -11,14 +11,16 @@ from tests.support.servers import ROOT
 TIMEOUT = 120
 
 
-def koprade(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def koprade(
+    *args: str, env: dict[str, str] | None = None, timeout: float = TIMEOUT
+) -> subprocess.CompletedProcess[str]:
     """Run `python -m server ARGS`; text output."""
     return subprocess.run(
         [sys.executable, "-m", "server", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=TIMEOUT,
+        timeout=timeout,
         env={**os.environ, **(env or {})},
     )
 

@@ -34,6 +34,15 @@ class ApiMixin:
     url: str
 
     @property
+    def organizer_key(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def organizer_headers(self) -> dict[str, str]:
+        """The header lab-wide data needs (GET /api/stats, saved templates)."""
+        return {"x-organizer-key": self.organizer_key}
+
+    @property
     def ws_url(self) -> str:
         return "ws" + self.url[len("http") :]
 
@@ -69,9 +78,13 @@ class ApiMixin:
 class InProcessServer(ApiMixin):
     """uvicorn serving the real app on an ephemeral 127.0.0.1 port in the test's loop."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, app_host: str | None = None) -> None:
+        """`app_host`: the address the app believes it is bound to (e.g. "0.0.0.0", for its
+        rules about other interfaces) while the test still serves it on 127.0.0.1 only."""
         self.settings = replace(settings, host="127.0.0.1", port=0)
-        self.server = AnnouncingServer(uvicorn_config(self.settings))
+        config = uvicorn_config(replace(self.settings, host=app_host or self.settings.host))
+        config.host = self.settings.host
+        self.server = AnnouncingServer(config)
         self.server.config.log_config = None
         self._task: asyncio.Task[None] | None = None
         self.url = ""
@@ -83,6 +96,10 @@ class InProcessServer(ApiMixin):
     @property
     def services(self) -> Any:
         return self.app.state.koprade
+
+    @property
+    def organizer_key(self) -> str:
+        return str(self.services.organizer.key)
 
     async def start(self) -> InProcessServer:
         self._task = asyncio.ensure_future(self.server.serve())
@@ -165,6 +182,14 @@ class ServerProcess(ApiMixin):
 
         self._pump = threading.Thread(target=pump, daemon=True)
         self._pump.start()
+
+    @property
+    def organizer_key(self) -> str:
+        """The configured key, else the one the server generated into its data directory."""
+        configured = self.env.get("KOPRADE_ORGANIZER_KEY")
+        if "--organizer-key" in self.extra_args:
+            configured = self.extra_args[self.extra_args.index("--organizer-key") + 1]
+        return configured or (self.data_dir / "organizer.key").read_text().strip()
 
     @property
     def port(self) -> int:

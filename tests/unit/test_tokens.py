@@ -46,3 +46,42 @@ def test_codes_are_easy_to_type() -> None:
     assert not set("01OI") & set(CODE_ALPHABET)
     assert normalize_code(" k7m-2qx ") == "K7M2QX"
     assert is_room_id(new_room_id()) and not is_room_id("../etc/passwd")
+
+
+def _respellings(part: str) -> list[str]:
+    """Other spellings of one base64url part that decode to the same bytes."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    import base64
+
+    def decode(text: str) -> bytes:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+    same = []
+    for char in alphabet:
+        other = part[:-1] + char
+        if other != part and decode(other) == decode(part):
+            same.append(other)
+    return same
+
+
+def test_a_token_has_exactly_one_spelling() -> None:
+    signer = TokenSigner(b"s" * 32)
+    token = signer.issue("room1", "p_1", "Anna", "participant")
+    payload, signature = token.split(".")
+    spellings = [f"{payload}.{other}" for other in _respellings(signature)]
+    spellings += [f"{other}.{signature}" for other in _respellings(payload)]
+    spellings += [
+        f"{payload}={'=' * 0}.{signature}",
+        f"{payload}.{signature}=",
+        f"{payload}.{signature}==",
+    ]
+    assert _respellings(signature), "a 32-byte signature leaves padding bits to play with"
+    for spelling in spellings:
+        with pytest.raises(InvalidToken, match="malformed"):
+            signer.verify(spelling)
+    invite = signer.issue_invite("room1")
+    invite_payload, invite_signature = invite.split(".")
+    for other in _respellings(invite_signature):
+        with pytest.raises(InvalidToken, match="malformed"):
+            signer.verify_invite(f"{invite_payload}.{other}")
+    assert signer.verify_invite(invite) == "room1"

@@ -10,12 +10,14 @@ export class ApiError extends Error {
    * @param {string} slug
    * @param {string} message
    * @param {string} [field]
+   * @param {number} [retryAfter] seconds (429)
    */
-  constructor(status, slug, message, field) {
+  constructor(status, slug, message, field, retryAfter) {
     super(message);
     this.status = status;
     this.slug = slug;
     this.field = field;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -51,8 +53,9 @@ async function send(path, opts = {}) {
   if (!res.ok) {
     let data = null;
     try { data = await res.json(); } catch { /* non-JSON body */ }
+    const retryAfter = Number(res.headers.get('retry-after')) || undefined;
     throw new ApiError(res.status, (data && data.error) || 'http_error', (data && data.message) || res.statusText,
-      data && data.field);
+      data && data.field, retryAfter);
   }
   return res;
 }
@@ -140,6 +143,25 @@ export async function listParticipants(room, token) {
   const data = await request(`${roomPath(room)}/participants`, { token });
   if (Array.isArray(data)) return data;
   return data && Array.isArray(data.participants) ? data.participants : [];
+}
+
+/**
+ * A new join code for the room (facilitator only); the old code stops working.
+ * @param {string} room
+ * @param {string} token
+ * @returns {Promise<{code: string, join_url: string}>}
+ */
+export function changeCode(room, token) {
+  return request(`${roomPath(room)}/code`, { method: 'POST', token });
+}
+
+/**
+ * Does creating a room need the organizer key here, and is `organizerKey` the right one.
+ * @param {string} [organizerKey]
+ * @returns {Promise<{keyRequiredToCreate: boolean, keyAccepted: boolean}>}
+ */
+export function organizerStatus(organizerKey) {
+  return request('/api/organizer', { headers: keyHeader(organizerKey) });
 }
 
 /**

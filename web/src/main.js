@@ -3,11 +3,13 @@ import { applyDocumentLang, onLang, t } from './i18n/index.js';
 import { renderStart } from './start.js';
 import { renderBoard } from './board/board.js';
 import { loadSession, saveSession } from './session.js';
+import { takeKeyFromUrl } from './organizer.js';
 
 /**
  * Routes: `/` start page, `/join/{CODE}` start page with the code filled in (`#invite=...`: join
  * as co-facilitator),
- * `/room/{room}` the board (`#token=...` in the fragment is stored for the tab and removed).
+ * `/room/{room}` the board (`#token=...` in the fragment is stored for the tab and removed);
+ * on any of them `#key=...` (the organizer link the server prints) is stored and removed.
  */
 function route() {
   const app = /** @type {HTMLElement} */ (document.getElementById('app'));
@@ -38,6 +40,7 @@ function route() {
 }
 
 applyDocumentLang();
+takeKeyFromUrl(); // the server's organizer link: `/#key=...`
 onLang(() => { document.title = t('appName'); });
 window.addEventListener('popstate', () => { location.reload(); });
 route();

@@ -1,6 +1,7 @@
 import { h, langButton } from './dom.js';
 import { t, getLang } from './i18n/index.js';
-import { createRoom, joinRoom, ApiError } from './api.js';
+import { createRoom, joinRoom, organizerStatus, ApiError } from './api.js';
+import { storedKey, storeKey } from './organizer.js';
 import { saveSession } from './session.js';
 import { renderBoard } from './board/board.js';
 import { createTemplatePicker } from './templates.js';
@@ -11,6 +12,8 @@ function errorText(e) {
   if (e instanceof ApiError) {
     if (e.status === 0) return t('errNetwork');
     if (e.slug === 'room_not_found') return t('errRoomNotFound');
+    if (e.slug === 'room_closed') return t('errRoomClosed');
+    if (e.slug === 'too_many_failed_joins') return t('errTooManyJoins', { seconds: e.retryAfter || 60 });
     if (e.slug === 'template_not_found') return t('errTemplateNotFound');
     if (/invite/.test(e.slug) || e.field === 'invite') return t('errInvalidInvite');
     if (e.slug === 'organizer_key_required') return t('errOrganizerKey');
@@ -91,18 +94,50 @@ export function renderStart(app, opts = {}) {
   // create form
   const title = field('create-title', 'workshopTitle', { name: 'title', maxlength: '200', required: true, autocomplete: 'off', i18n: { placeholder: 'workshopTitlePlaceholder' } });
   const fname = field('create-name', 'yourNameOptional', { name: 'name', autocomplete: 'nickname', maxlength: '60' }, 'facilitatorNameHint');
-  const key = field('create-key', 'organizerKey', { name: 'organizer_key', type: 'password', autocomplete: 'off' });
+  // The organizer key: from the server's printed link (kept in this browser), or typed here.
+  const key = field('create-key', 'organizerKey', { name: 'organizer_key', type: 'password', autocomplete: 'off', 'data-testid': 'organizer-key', value: storedKey() }, 'organizerKeyHint');
   key.el.hidden = true;
   const keyValue = () => /** @type {HTMLInputElement} */ (key.input).value.trim();
-  const showKey = () => { key.el.hidden = false; key.input.focus(); };
+  const showKey = () => { key.el.hidden = false; keyOffer.hidden = true; key.input.focus(); };
+  const keyStatus = h('p', { class: 'hint key-status', role: 'status', 'data-testid': 'key-status' });
+  const forgetKey = h('button', { type: 'button', class: 'btn btn-link', 'data-testid': 'key-forget', i18n: { text: 'organizerKeyForget' } });
+  const keyBox = h('div', { class: 'key-box', hidden: true }, keyStatus, forgetKey);
+  const keyOffer = h('button', { type: 'button', class: 'btn btn-link', hidden: true, 'data-testid': 'key-offer', i18n: { text: 'organizerKeyOffer' } });
+  keyOffer.addEventListener('click', showKey);
   const picker = createTemplatePicker({ getKey: keyValue });
-  key.input.addEventListener('change', () => { picker.reload(); });
+  /** Ask the server whether the key is needed and whether ours is right; show what follows. */
+  const checkKey = async () => {
+    let status;
+    try { status = await organizerStatus(keyValue() || undefined); } catch { return; }
+    keyBox.hidden = !status.keyAccepted;
+    if (status.keyAccepted) {
+      storeKey(keyValue());
+      key.el.hidden = true;
+      keyOffer.hidden = true;
+      keyStatus.textContent = t('organizerKeySaved');
+      return;
+    }
+    if (keyValue()) {
+      storeKey('');
+      createError.textContent = t('errOrganizerKeyInvalid');
+    }
+    if (status.keyRequiredToCreate) showKeyField(); else keyOffer.hidden = !key.el.hidden;
+  };
+  const showKeyField = () => { key.el.hidden = false; keyOffer.hidden = true; };
+  forgetKey.addEventListener('click', () => {
+    storeKey('');
+    /** @type {HTMLInputElement} */ (key.input).value = '';
+    createError.textContent = '';
+    picker.reload();
+    checkKey();
+  });
+  key.input.addEventListener('change', () => { createError.textContent = ''; picker.reload(); checkKey(); });
   const createError = h('p', { class: 'form-error', role: 'alert', id: 'create-error' });
   const createBtn = h('button', { type: 'submit', class: 'btn btn-secondary btn-big', i18n: { text: 'create' } });
   const createForm = h('form', { 'aria-labelledby': 'create-heading', novalidate: true },
     h('h2', { id: 'create-heading', i18n: { text: 'createHeading' } }),
     h('p', { class: 'intro', i18n: { text: 'createIntro' } }),
-    title.el, fname.el, picker.el, key.el, createError, createBtn);
+    title.el, fname.el, picker.el, key.el, keyBox, keyOffer, createError, createBtn);
   /** Open a new room as its facilitator. @param {import('./api.js').NewRoom} res @param {string} displayName */
   const openAsFacilitator = (res, displayName) => {
     const session = { token: res.facilitator_token, participant: res.participant, name: displayName, role: 'facilitator', title: res.title, code: res.code };
@@ -130,6 +165,7 @@ export function renderStart(app, opts = {}) {
       const displayName = fn || t('facilitatorDefaultName');
       const template = picker.value();
       const res = await createRoom(ti, keyValue() || undefined, displayName, template ? { template, lang: getLang() } : {});
+      if (keyValue()) storeKey(keyValue());
       openAsFacilitator(res, displayName);
     } catch (e) {
       if (e instanceof ApiError && e.slug.startsWith('organizer_key')) showKey();
@@ -151,6 +187,7 @@ export function renderStart(app, opts = {}) {
       h('div', { class: 'start-grid' }, joinForm, createPanel)),
   );
   if (opts.code) name.input.focus();
+  checkKey();
 }
 
 /** @param {HTMLElement} btn @param {boolean} on */

@@ -2,7 +2,7 @@ import * as Y from 'yjs';
 import { WebsocketProvider } from 'y-websocket';
 import { h, icon, langButton } from '../dom.js';
 import { t, onLang } from '../i18n/index.js';
-import { roomSummary, ApiError } from '../api.js';
+import { roomSummary, changeCode, ApiError } from '../api.js';
 import { clearSession, updateSession, loadSession, randomId } from '../session.js';
 import { Viewport } from './viewport.js';
 import { bindTextInput } from './textbind.js';
@@ -164,9 +164,24 @@ export function renderBoard(app, room, session, opts = {}) {
     world, lasso, emptyHint);
   const fatalEl = h('div', { class: 'fatal', role: 'alert', hidden: true, 'data-testid': 'fatal' });
 
-  const invite = inviteDialog({ getCode: () => code, getTitle: () => title });
+  const invite = inviteDialog({
+    getCode: () => code,
+    getTitle: () => title,
+    // facilitators can give the room a new code (the old one stops admitting)
+    changeCode: me.role === 'facilitator' ? async () => {
+      code = (await changeCode(room, session.token)).code;
+      updateSession(room, { code });
+      renderCode();
+    } : undefined,
+  });
   const help = helpDialog();
-  codeBtn.addEventListener('click', () => invite.open());
+  codeBtn.addEventListener('click', () => {
+    invite.open();
+    // a facilitator may have given the room a new code since this page loaded
+    roomSummary(room, session.token).then((s) => {
+      if (s.code && s.code !== code) { code = s.code; updateSession(room, { code }); renderCode(); invite.refresh(); }
+    }).catch(() => { /* the code shown stays; the connection status tells of trouble */ });
+  });
   helpBtn.addEventListener('click', () => help.showModal());
 
   const editTools = /** @type {HTMLElement[]} */ ([...toolbar.querySelectorAll('.tool-group')].slice(0, 3));
@@ -1447,7 +1462,7 @@ export function renderBoard(app, room, session, opts = {}) {
   toolbar.after(banner.el);
   cleanups.push(follow_.dispose, banner.dispose);
   if (mountedRole === 'facilitator') {
-    const board = { host: main, me, getCode: () => code, getTitle: () => title, onDeleted: roomDeleted };
+    const board = { host: main, me, getCode: () => code, getTitle: () => title, onDeleted: roomDeleted, newCode: invite.newCode };
     panel = createFacilitationPanel({ state, run, room, token: session.token, cardText, voting, board });
     header.insertBefore(panel.button, langBtn);
     main.append(panel.panel);

@@ -16,7 +16,11 @@ export function makeDialog(id, titleKey, body) {
   return dlg;
 }
 
-/** @param {{getCode: () => string, getTitle: () => string}} info */
+/**
+ * The join code, its link and QR code. `changeCode` (facilitators): a "New code" action that
+ * asks first, then resolves once the room has its new code (the dialog then shows it).
+ * @param {{getCode: () => string, getTitle: () => string, changeCode?: () => Promise<void>}} info
+ */
 export function inviteDialog(info) {
   const codeEl = h('p', { class: 'invite-code', 'data-testid': 'invite-code' });
   const linkInput = /** @type {HTMLInputElement} */ (h('input', { class: 'input invite-link', id: 'invite-link', readonly: true, 'data-testid': 'invite-link' }));
@@ -25,6 +29,7 @@ export function inviteDialog(info) {
   const qr = h('div', { class: 'qr', role: 'img', 'data-testid': 'invite-qr' });
   const hostLine = h('p', { class: 'invite-host' });
   const titleEl = h('p', { class: 'invite-room-title' });
+  const newCodeBtn = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'btn btn-secondary invite-new-code', 'data-testid': 'new-code', hidden: !info.changeCode }, icon('qr'), h('span', { i18n: { text: 'newCode' } })));
   const body = h('div', { class: 'invite-body' },
     qr,
     h('div', { class: 'invite-text' },
@@ -35,8 +40,24 @@ export function inviteDialog(info) {
       codeEl,
       h('label', { for: 'invite-link', class: 'invite-link-label', i18n: { text: 'joinLink' } }),
       linkInput,
-      h('div', { class: 'row' }, copyBtn, copied)));
+      h('div', { class: 'row' }, copyBtn, copied),
+      newCodeBtn));
   const dlg = makeDialog('invite-dialog', 'inviteTitle', body);
+  /** Ask, then give the room a new code and show it. */
+  const newCode = async () => {
+    if (!info.changeCode || !(await confirmDialog(t('newCodeConfirm'), t('newCodeOk')))) return;
+    newCodeBtn.disabled = true;
+    try {
+      await info.changeCode();
+      await refresh();
+      copied.textContent = t('newCodeDone', { code: info.getCode() });
+    } catch (e) {
+      copied.textContent = e instanceof Error ? e.message : String(e);
+    } finally {
+      newCodeBtn.disabled = false;
+    }
+  };
+  newCodeBtn.addEventListener('click', newCode);
 
   let lastUrl = '';
   const refresh = async () => {
@@ -71,7 +92,8 @@ export function inviteDialog(info) {
     copied.textContent = t('copied');
     setTimeout(() => { copied.textContent = ''; }, 2500);
   });
-  return { dlg, open: async () => { await refresh(); if (!dlg.open) dlg.showModal(); }, refresh };
+  const open = async () => { await refresh(); if (!dlg.open) dlg.showModal(); };
+  return { dlg, open, refresh, newCode: async () => { await open(); await newCode(); } };
 }
 
 export function helpDialog() {

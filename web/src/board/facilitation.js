@@ -285,9 +285,12 @@ export function createFacilitationPanel({ state, run, room, token, cardText, vot
     roomStatus.dataset.kind = 'ok';
     roomStatus.textContent = t('copied');
   });
+  // a new join code (the old one stops admitting): shown in the invite dialog, with its QR code
+  const newCodeBtn = button('newCode', 'fac-new-code');
+  newCodeBtn.addEventListener('click', () => { if (board.newCode) board.newCode(); });
   const roomSection = section('workshop', 'room',
     h('div', { class: 'fac-field' }, h('label', { for: 'fac-title', i18n: { text: 'workshopTitle' } }), h('div', { class: 'fac-row' }, titleInput, renameBtn)),
-    h('div', { class: 'fac-row' }, inviteBtn),
+    h('div', { class: 'fac-row' }, inviteBtn, newCodeBtn),
     h('p', { class: 'fac-help', i18n: { text: 'cofacilitatorHelp' } }),
     inviteLink, h('div', { class: 'fac-row' }, copyInvite), roomStatus);
 

@@ -22,6 +22,7 @@ import { openSnapshotView } from './snapshotview.js';
  *   getCode: () => string,
  *   getTitle: () => string,
  *   onDeleted: (title: string) => void,
+ *   newCode?: () => Promise<void>,
  * }} BoardHooks
  */
 /**
