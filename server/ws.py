@@ -38,6 +38,8 @@ from server.tokens import InvalidToken
 
 log = logging.getLogger("koprade.ws")
 
+STORAGE_UNAVAILABLE = "storage unavailable: try again later"
+
 
 async def room_socket(websocket: WebSocket) -> None:
     services = services_of(websocket)
@@ -57,19 +59,25 @@ async def room_socket(websocket: WebSocket) -> None:
         log.warning("refused token of room %s", claims.room, extra={"room": room_id})
         await websocket.close(CLOSE_FORBIDDEN, "token is for another room")
         return
-    if await services.facilitation.is_removed(room_id, claims.participant):
-        log.warning("refused a removed participant", extra={"room": room_id})
-        await websocket.close(CLOSE_FORBIDDEN, "participant removed")
-        return
     private = websocket.scope.get("path", "").endswith("/private")
     if private and claims.role == OBSERVER:
         await websocket.close(CLOSE_FORBIDDEN, "observers have no private board")
         return
     board_id = private_board_id(room_id, claims.participant) if private else room_id
     try:
+        if await services.facilitation.is_removed(room_id, claims.participant):
+            log.warning("refused a removed participant", extra={"room": room_id})
+            await websocket.close(CLOSE_FORBIDDEN, "participant removed")
+            return
         room = await services.rooms.acquire(board_id)
     except RoomNotFound:
         await websocket.close(CLOSE_ROOM_NOT_FOUND, "room not found")
+        return
+    except StorageError as exc:
+        # The database failed: nothing the client did, and no server bug (not 1011).
+        log.error("storage unavailable while connecting: %s", exc, extra={"room": room_id})
+        services.metrics.errors.labels("storage").inc()
+        await websocket.close(CLOSE_TRY_AGAIN_LATER, STORAGE_UNAVAILABLE)
         return
 
     conn_log = connection_logger(room_id, claims.participant, claims.role)
@@ -109,7 +117,7 @@ async def room_socket(websocket: WebSocket) -> None:
     except StorageError as exc:
         conn_log.error("storage unavailable while connecting: %s", exc)
         services.metrics.errors.labels("storage").inc()
-        connection.close_soon(CLOSE_TRY_AGAIN_LATER, "storage unavailable: try again later")
+        connection.close_soon(CLOSE_TRY_AGAIN_LATER, STORAGE_UNAVAILABLE)
     finally:
         # Leave first, so the others see this person go even if the close below waits.
         room.leave(connection)

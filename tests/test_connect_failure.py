@@ -50,3 +50,22 @@ async def test_a_failed_votes_read_leaves_the_room_clean(server: InProcessServer
         lambda: "c1" in rooms.rooms[info.room].doc.get("cards", type=Map), message="card stored"
     )
     await again.close()
+
+
+async def test_a_failed_read_before_the_join_closes_with_1013(server: InProcessServer) -> None:
+    """Who was removed, and the room's own load, are read before the join: a storage
+    failure there is no server bug either (not 1011) and leaves nothing behind."""
+    info = await server.create_room("Storage trouble before the join")
+    database = server.settings.data_dir / "koprade.sqlite3"
+    rooms = server.services.rooms
+    await wait_until(lambda: info.room not in rooms.rooms, message="the room unloads")
+    rename_table(database, "koprade_participants", "participants_away")
+    try:
+        client = YClient(server.ws_url, info.room, info.token)
+        await client.connect(wait_synced=False)
+        assert await client.wait_closed() == (1013, "storage unavailable: try again later")
+        assert rooms.connection_count() == 0
+    finally:
+        rename_table(database, "participants_away", "koprade_participants")
+    again = await YClient(server.ws_url, info.room, info.token).connect()
+    await again.close()
