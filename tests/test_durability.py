@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 from pycrdt import Map
 
@@ -206,3 +207,32 @@ async def test_nothing_is_relayed_while_commits_fail(slow_commits: InProcessServ
     assert "during" in await stored_cards(server, info.room)
     for client in (writer, watcher, joiner):
         await client.close()
+
+
+async def test_a_command_while_commits_fail_answers_503_and_goes_out_later(
+    slow_commits: InProcessServer,
+) -> None:
+    server = slow_commits
+    info = await server.create_room("Locked command")
+    watcher = await YClient(server.ws_url, info.room, info.token).connect()
+
+    def phase() -> object:
+        return watcher.doc.get("meta", type=Map).get("phase")
+
+    with write_lock(server.settings.data_dir / "koprade.sqlite3"):
+        # The commit waits out SQLite's busy timeout (5 s), fails, and the command gives up
+        # after 10 s: made, not stored, not relayed.
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            response = await http.post(
+                f"/api/rooms/{info.room}/commands",
+                json={"command": "set_phase", "phase": "ideate"},
+                headers={"authorization": f"Bearer {info.token}"},
+            )
+        assert response.status_code == 503, response.text
+        assert response.json()["error"] == "storage_unavailable"
+        assert "not stored yet" in response.json()["message"]
+        assert phase() == "explore"
+    await wait_until(lambda: phase() == "ideate", 30, "the phase after the retry")
+    doc = await stored_board(server.settings.data_dir, None, info.room)
+    assert doc.get("meta", type=Map).get("phase") == "ideate"
+    await watcher.close()
