@@ -8,7 +8,9 @@
 #   bench/run.sh --servers hocuspocus,koprade --workloads one-room
 #
 # Options:
-#   --servers LIST      comma list of koprade, y-websocket-server, hocuspocus, pycrdt-websocket
+#   --servers LIST      comma list of koprade, koprade-base, y-websocket-server, hocuspocus,
+#                       pycrdt-websocket (koprade-base: another Koprade tree, KOPRADE_BASE_ROOT,
+#                       e.g. a checkout of main, for before/after figures in the same run)
 #   --workloads LIST    comma list of one-room, many-rooms, join-storm
 #   --duration S        measurement window per steady run (default 20; --quick: 8)
 #   --warmup S          (default 5; --quick: 3)
@@ -20,7 +22,8 @@
 #   --max-other PCT     this machine may be shared: when other processes used more than PCT %
 #                       of a core during the window (default 25), wait 20 s and run that
 #                       (server, workload) again, up to --attempts times (default 3)
-# Environment: KOPRADE_PYTHON (default <repo>/.venv/bin/python), KOPRADE_ARGS (extra serve args).
+# Environment: KOPRADE_PYTHON (default <repo>/.venv/bin/python), KOPRADE_ARGS (extra serve args),
+#   KOPRADE_BASE_ROOT (the tree koprade-base runs from, with the same KOPRADE_PYTHON).
 
 set -euo pipefail
 
@@ -106,10 +109,15 @@ trap 'stop_server; exit 130' INT TERM
 start_server() {
   local name="$1" port="$2" log="$3"
   case "$name" in
-    koprade)
+    koprade|koprade-base)
+      local tree="$ROOT"
+      if [[ "$name" == koprade-base ]]; then
+        tree="${KOPRADE_BASE_ROOT:?koprade-base needs KOPRADE_BASE_ROOT (another Koprade tree)}"
+      fi
       DATA_DIR="$(mktemp -d /tmp/koprade-bench.XXXXXX)"
+      # `python -m server` from the tree's directory imports that tree's `server` package.
       # shellcheck disable=SC2086  # KOPRADE_ARGS is a list of extra arguments
-      (cd "$ROOT" && exec taskset -c 0 "$KOPRADE_PYTHON" -m server serve --host 127.0.0.1 \
+      (cd "$tree" && exec taskset -c 0 "$KOPRADE_PYTHON" -m server serve --host 127.0.0.1 \
         --port "$port" --data-dir "$DATA_DIR" ${KOPRADE_ARGS:-}) >"$log" 2>&1 &
       STYLE=koprade ;;
     y-websocket-server)
@@ -130,7 +138,7 @@ start_server() {
   # Ready = Koprade answers GET /healthz with 200; the peers accept a TCP connection. 30 s max.
   for _ in $(seq 1 300); do
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then return 1; fi
-    if [[ "$name" == koprade ]]; then
+    if [[ "$name" == koprade* ]]; then
       if curl -fsS -m 1 "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then return 0; fi
     elif timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null; then
       return 0

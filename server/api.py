@@ -401,6 +401,18 @@ async def healthz(request: Request) -> JSONResponse:
             {"status": "unavailable", "message": f"database unreachable: {exc}"},
             status_code=503,
         )
+    writer = services.rooms.writer
+    if writer.consecutive_failures:
+        # Reads may work while every commit fails (a locked or full database): accepted
+        # updates then wait in memory and are relayed to nobody (docs/operations.md).
+        return JSONResponse(
+            {
+                "status": "unavailable",
+                "message": f"storing updates failed {writer.consecutive_failures} times in a "
+                f"row ({writer.pending_count()} waiting): {writer.last_error}",
+            },
+            status_code=503,
+        )
     return JSONResponse({"status": "ok"})
 
 

@@ -18,6 +18,7 @@ from server.crdt.board import (
     doc_from_updates,
     new_board,
 )
+from server.crdt.meta import missing_meta
 from server.ids import new_code, new_participant_id, new_room_id
 from server.reports.importer import BoardExport, import_board
 from server.reports.model import apply_room_rules
@@ -30,9 +31,20 @@ def iso(moment: datetime) -> str:
 
 
 async def load_stored_board(store: Store, room_id: str) -> Doc:
-    """A read-only copy of the board as stored (snapshot plus later updates)."""
+    """A read-only copy of the board as stored (snapshot plus later updates), with the
+    settings a loaded room would have (a room nobody opened yet has none stored)."""
     stored = await store.load_document(room_id)
-    return doc_from_updates(([stored.snapshot] if stored.snapshot else []) + stored.updates)
+    doc = doc_from_updates(([stored.snapshot] if stored.snapshot else []) + stored.updates)
+    record = await store.get_room(room_id)
+    if record is not None:
+        people = {p.id: p.name for p in await store.list_participants(room_id)}
+        missing = missing_meta(doc, record.title, people)
+        if missing:
+            meta = doc.get(META, type=Map)
+            with doc.transaction():
+                for key, value in missing.items():
+                    meta[key] = value
+    return doc
 
 
 def export_json(

@@ -64,10 +64,23 @@ class Metrics:
             "koprade_connections", "Open WebSocket connections", registry=self.registry
         )
 
+        self._commit_failures = Gauge(
+            "koprade_commit_consecutive_failures",
+            "Group commits that failed in a row (0: the last one succeeded)",
+            registry=self.registry,
+        )
+        self._updates_pending = Gauge(
+            "koprade_updates_pending",
+            "Accepted document updates not committed yet (relayed only once committed)",
+            registry=self.registry,
+        )
+
     def watch(self, rooms: RoomManager) -> None:
-        """Read room and connection counts from `rooms` whenever Prometheus scrapes."""
+        """Read room, connection and commit figures from `rooms` whenever Prometheus scrapes."""
         self._rooms_loaded.set_function(lambda: len(rooms.rooms))
         self._connections.set_function(rooms.connection_count)
+        self._commit_failures.set_function(lambda: rooms.writer.consecutive_failures)
+        self._updates_pending.set_function(rooms.writer.pending_count)
 
     def relayed(self, delay: float, frames: int) -> None:
         self.fanout_delay.observe(delay)

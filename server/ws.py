@@ -26,15 +26,19 @@ from server.rooms.connection import (
     CLOSE_INVALID_TOKEN,
     CLOSE_ROOM_NOT_FOUND,
     CLOSE_TOO_BIG,
+    CLOSE_TRY_AGAIN_LATER,
     Connection,
 )
 from server.rooms.facilitation import hello_message, rejected_message
 from server.rooms.manager import RoomNotFound, private_board_id
 from server.rooms.room import Room
 from server.services import services_of
+from server.storage.store import StorageError
 from server.tokens import InvalidToken
 
 log = logging.getLogger("koprade.ws")
+
+STORAGE_UNAVAILABLE = "storage unavailable: try again later"
 
 
 async def room_socket(websocket: WebSocket) -> None:
@@ -55,19 +59,25 @@ async def room_socket(websocket: WebSocket) -> None:
         log.warning("refused token of room %s", claims.room, extra={"room": room_id})
         await websocket.close(CLOSE_FORBIDDEN, "token is for another room")
         return
-    if await services.facilitation.is_removed(room_id, claims.participant):
-        log.warning("refused a removed participant", extra={"room": room_id})
-        await websocket.close(CLOSE_FORBIDDEN, "participant removed")
-        return
     private = websocket.scope.get("path", "").endswith("/private")
     if private and claims.role == OBSERVER:
         await websocket.close(CLOSE_FORBIDDEN, "observers have no private board")
         return
     board_id = private_board_id(room_id, claims.participant) if private else room_id
     try:
+        if await services.facilitation.is_removed(room_id, claims.participant):
+            log.warning("refused a removed participant", extra={"room": room_id})
+            await websocket.close(CLOSE_FORBIDDEN, "participant removed")
+            return
         room = await services.rooms.acquire(board_id)
     except RoomNotFound:
         await websocket.close(CLOSE_ROOM_NOT_FOUND, "room not found")
+        return
+    except StorageError as exc:
+        # The database failed: nothing the client did, and no server bug (not 1011).
+        log.error("storage unavailable while connecting: %s", exc, extra={"room": room_id})
+        services.metrics.errors.labels("storage").inc()
+        await websocket.close(CLOSE_TRY_AGAIN_LATER, STORAGE_UNAVAILABLE)
         return
 
     conn_log = connection_logger(room_id, claims.participant, claims.role)
@@ -80,33 +90,42 @@ async def room_socket(websocket: WebSocket) -> None:
     )
     room.join(connection)
     services.activity.connected(room_id, claims.participant)
-    if not private:
-        connection.send(hello_message(claims, room))
-        if claims.role != OBSERVER:
-            connection.send(await services.facilitation.votes_message(room, claims.participant))
-    conn_log.info("connected (%d in room)", len(room.connections))
     writer = asyncio.ensure_future(connection.run_writer())
-    reader = asyncio.ensure_future(
-        _read_frames(
-            websocket,
-            room,
-            connection,
-            settings.max_message_size,
-            lambda: services.activity.edited(room_id, claims.participant),
-            services.metrics,
-        )
-    )
+    reader: asyncio.Task[None] | None = None
+    # Everything after the join is inside the cleanup: a failure anywhere (a database read
+    # below, a bug) must never leave a dead connection in the room, which would then never
+    # unload.
     try:
+        if not private:
+            connection.send(hello_message(claims, room))
+            if claims.role != OBSERVER:
+                connection.send(await services.facilitation.votes_message(room, claims.participant))
+        conn_log.info("connected (%d in room)", len(room.connections))
+        reader = asyncio.ensure_future(
+            _read_frames(
+                websocket,
+                room,
+                connection,
+                settings.max_message_size,
+                lambda: services.activity.edited(room_id, claims.participant),
+                services.metrics,
+            )
+        )
         # The writer ends first when the connection is closed on the server's initiative
         # (a rule broken, a slow client): then there is nothing left to read.
         await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+    except StorageError as exc:
+        conn_log.error("storage unavailable while connecting: %s", exc)
+        services.metrics.errors.labels("storage").inc()
+        connection.close_soon(CLOSE_TRY_AGAIN_LATER, STORAGE_UNAVAILABLE)
     finally:
         # Leave first, so the others see this person go even if the close below waits.
         room.leave(connection)
         services.activity.disconnected(room_id, claims.participant)
         services.rooms.release(room)
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
+        if reader is not None:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
         if not connection.closing:
             connection.mark_disconnected()  # nothing left to send: let the writer end
         # A pending close frame gets its chance; the writer bounds that wait itself.

@@ -92,32 +92,37 @@ async def test_group_commit_stores_without_shutdown(
 async def test_kill_9_then_clients_restore_the_unflushed_window(
     tmp_path: Path, database_url: str | None
 ) -> None:
-    # Nothing reaches the database before the kill: the whole board lives only in the
-    # clients, which must hand it back through the ordinary sync exchange.
+    # Nothing reaches the database before the kill: the commit interval is far longer than
+    # the test, and what a lone editor writes is relayed to nobody, so it need not wait for
+    # a commit (durable before visible covers what others saw: tests/test_durability.py).
+    # The board lives only in the writers' own documents, which hand it back through the
+    # ordinary sync exchange.
     server = ServerProcess(tmp_path, database_url, "--commit-interval-ms", "600000").start()
     port = server.port
     try:
         info = await server.create_room("Crash")
+        bob_join = await server.join(info.code, "Bob")
         anna = await YClient(server.ws_url, info.room, info.token).connect()
-        bob = await YClient(server.ws_url, info.room, info.token).connect()
         await write_cards(anna, "a", 10)
-        await write_cards(bob, "b", 10)
-        await wait_until(
-            lambda: len(anna.cards) == 20 and len(bob.cards) == 20, message="both see 20"
-        )
-        expected = anna.board()
+        bob = YClient(server.ws_url, info.room, bob_join["token"])  # joins after the crash
+        expected_anna = anna.board()
         server.kill()
         await anna.wait_closed()
-        await bob.wait_closed()
     finally:
         server.kill()
     stored = await stored_board(tmp_path, database_url, info.room)
-    assert len(board_to_json(stored)["cards"]) < 20, "the kill really lost the window"
+    assert len(board_to_json(stored)["cards"]) < 10, "the kill really lost the window"
 
     restarted = ServerProcess(tmp_path, database_url).start(port=port)
     try:
         await anna.connect()  # reconnect, as y-websocket does by itself
         await bob.connect()
+        await write_cards(bob, "b", 10)
+        await wait_until(lambda: len(anna.cards) == 20, message="anna sees bob's cards")
+        expected = anna.board()
+        assert {k: v for k, v in expected["cards"].items() if k.startswith("a-")} == (
+            expected_anna["cards"]
+        )
         newcomer = await YClient(restarted.ws_url, info.room, info.token).connect()
         await wait_until(lambda: newcomer.board() == expected, message="board restored")
         await anna.close()

@@ -43,6 +43,20 @@ def default_meta(title: str) -> dict[str, Any]:
     }
 
 
+def missing_meta(doc: Doc, title: str, people: dict[str, str]) -> dict[str, Any]:
+    """The `meta` keys a stored board lacks: defaults, and the names of everyone who joined
+    (unless the room is anonymous). Written when a room loads; exports of a room nobody
+    opened yet apply them to their copy, so both carry the same settings."""
+    meta = meta_map(doc)
+    missing = {key: value for key, value in default_meta(title).items() if key not in meta}
+    if not meta.get("anonymous", False):
+        known = meta.get("people")
+        merged = {**(known if isinstance(known, dict) else {}), **people}
+        if merged != known:
+            missing["people"] = merged
+    return missing
+
+
 def meta_map(doc: Doc) -> Map:
     return doc.get(META, type=Map)
 

@@ -94,9 +94,17 @@ def check_update(
     rules: Rules,
     card_author: CardAuthor,
 ) -> None:
-    """Raise Rejected if `sender` may not make this change under `rules`."""
+    """Raise Rejected if `sender` may not make this change under `rules`.
+
+    `placed` and `deleted` hold only what the room does not have yet (see locations.py).
+    An update that brings nothing new — a sync step 2 repeating known content and its
+    whole delete set, as every Yjs client sends on reconnect — changes nothing and passes
+    for every role, observers included.
+    """
     written = [entry.location for entry in placed if entry.location != GARBAGE]
     removed = [location for location in deleted if location != GARBAGE]
+    if not placed and not removed:
+        return
     for location in (*written, *removed):
         if location[0] not in (CARDS, CLUSTERS):
             raise Rejected("server-only", f"'{location[0]}' is written only by the server")

@@ -20,6 +20,8 @@ from server.crdt.awareness import Identity
 
 CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL_ERROR = 1011
+# The standard "try again later": the database failed; nothing the client did is wrong.
+CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_BAD_MESSAGE = 4400
 CLOSE_INVALID_TOKEN = 4401
 CLOSE_FORBIDDEN = 4403

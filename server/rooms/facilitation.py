@@ -8,6 +8,7 @@ document: hidden votes must not reach anyone else's browser.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,9 @@ from server.storage.store import Store
 from server.tokens import Claims
 
 log = logging.getLogger("koprade.facilitation")
+
+#: How long a command waits for its change to be committed before answering 503.
+COMMIT_WAIT_SECONDS = 10.0
 
 
 def _field_error(field: str, message: str) -> ApiError:
@@ -113,10 +117,27 @@ class Facilitation:
             raise ApiError(404, "room_not_found", "no such room") from exc
         try:
             result = await handler(self, room, claims, body)
+            await self._stored(name)
         finally:
             self.rooms.release(room)
         log.info("command %s", name, extra={"room": claims.room, "participant": claims.participant})
         return {"ok": True, "serverTime": now_ms(), **result}
+
+    async def _stored(self, name: str) -> None:
+        """Reply only once the command's change is committed, as it is relayed then too.
+
+        While the database fails the change stays in the room and goes out with the first
+        commit that works; the caller is told it is not stored yet.
+        """
+        try:
+            await asyncio.wait_for(self.rooms.writer.committed(), COMMIT_WAIT_SECONDS)
+        except TimeoutError:
+            raise ApiError(
+                503,
+                "storage_unavailable",
+                f"{name}: done, but not stored yet (the database is failing); it is stored "
+                "and shown to everyone as soon as the database works again",
+            ) from None
 
     # -- phases and switches -----------------------------------------------------------------
 

@@ -141,7 +141,7 @@ class RoomManager:
         room = Room(
             room_id,
             doc,
-            persist=self.writer.enqueue,
+            commits=self.writer,
             fanout_interval=self._fanout_interval,
             private_owner=private_owner or None,
             on_relay=self._on_relay,

@@ -11,11 +11,15 @@ The path of one document update, in order:
 4. the document observer `_on_doc_change()` gets exactly what was new, hands it to the
    group-commit writer (persistence) and to the pending relay batch;
 5. `_relay()` runs on the next tick: it merges the batch into one update message and one
-   awareness message, encoded once, and queues the same bytes on every connection (but the
+   awareness message, encoded once, and holds them until the writer has committed the
+   batch (durable before visible: a server killed at any moment never forgot anything a
+   client has seen); then `_fan_out()` queues the same bytes on every connection (but the
    one that sent the whole batch, if a single connection did).
 
-Nothing here awaits a socket: connections only queue (see `connection.py`), so one slow
-client cannot stall the room, and an exception for one connection never stops the relay.
+Replies to a sync step 1 wait for their content's commit the same way. Nothing here
+awaits a socket or the database: connections only queue (see `connection.py`) and commits
+call back, so one slow client cannot stall the room, and an exception for one connection
+never stops the relay.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ import asyncio
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from pycrdt import Awareness, Doc, Map, Subscription, TransactionEvent, merge_updates
 
@@ -66,13 +71,33 @@ log = logging.getLogger("koprade.room")
 _NO_LIMIT = 2**62
 
 
+class Commits(Protocol):
+    """What a room needs of the group-commit writer (`server.storage.writer`)."""
+
+    def enqueue(self, room_id: str, update: bytes) -> int: ...
+
+    @property
+    def committed_seq(self) -> int: ...
+
+    def when_committed(self, seq: int, callback: Callable[[], None]) -> None: ...
+
+
+@dataclass(slots=True)
+class _Deferred:
+    """Frames that go out once the writer has committed every update up to `seq`."""
+
+    seq: int
+    send: Callable[[], None]
+    tick: bool  # a relay tick (else a reply to one connection)
+
+
 class Room:
     def __init__(
         self,
         room_id: str,
         doc: Doc,
         *,
-        persist: Callable[[str, bytes], None],
+        commits: Commits,
         fanout_interval: float,
         private_owner: str | None = None,
         on_relay: Callable[[float, int], None] | None = None,
@@ -101,7 +126,14 @@ class Room:
         # order (`number_people` at load, `number_of` for anyone later).
         self._numbers: dict[str, int] = {}
         self.connections: set[Connection] = set()
-        self._persist = persist
+        self._commits = commits
+        # The sequence number of this room's last update handed to the writer.
+        self._enqueued_seq = 0
+        # Frames waiting for a commit, in the order they must go out; at most one relay
+        # tick among them (the next batch grows meanwhile).
+        self._deferred: deque[_Deferred] = deque()
+        self._tick_deferred = False
+        self._awaiting_commit = False
         self._fanout_interval = fanout_interval
         self._pending_updates: list[bytes] = []
         self._pending_awareness: dict[int, AwarenessEntry] = {}
@@ -185,10 +217,22 @@ class Room:
         elif isinstance(message, AwarenessMessage):
             self._apply_awareness(connection, message.update)
         elif isinstance(message, SyncStep1):
-            connection.send(encode_sync_step2(self._update_since(message.state_vector)))
+            self._reply_step2(connection, self._update_since(message.state_vector))
         elif isinstance(message, QueryAwareness):
             present = list(self.awareness.states)
             connection.send(encode_awareness(self.awareness.encode_awareness_update(present)))
+
+    def _reply_step2(self, connection: Connection, update: bytes) -> None:
+        """Answer a sync step 1 once everything the answer holds is committed.
+
+        The answer is the document as it is now; it waits behind whatever the room holds
+        back, so a joiner never receives content a crash could still take away.
+        """
+        frame = encode_sync_step2(update)
+        if not self._deferred and self._enqueued_seq <= self._commits.committed_seq:
+            connection.send(frame)
+            return
+        self._defer(_Deferred(self._enqueued_seq, lambda: connection.send(frame), tick=False))
 
     def _update_since(self, state_vector: bytes) -> bytes:
         try:
@@ -368,7 +412,8 @@ class Room:
             return
         if self._applying is None:
             self._index_own_change(update)
-        self._persist(self.id, update)
+        self._enqueued_seq = self._commits.enqueue(self.id, update)
+        self._note_batch_start()
         self._pending_updates.append(update)
         self._update_origins.add(self._sender_of(update))
         self._schedule_relay()
@@ -396,6 +441,7 @@ class Room:
         if topic != "update":
             return
         changes, origin = change
+        self._note_batch_start()
         self._awareness_origins.add(origin if isinstance(origin, Connection) else None)
         states = self.awareness.states
         meta = self.awareness.meta
@@ -408,16 +454,22 @@ class Room:
 
     # -- relay -----------------------------------------------------------------------------
 
+    def _note_batch_start(self) -> None:
+        """When the oldest change of the pending batch arrived (the fan-out delay metric)."""
+        if not self._pending_updates and not self._pending_awareness:
+            self._batch_since = time.monotonic()
+
     def _schedule_relay(self) -> None:
         """Relay at once when idle; under load at most once per fan-out interval.
 
         Everything that arrives before the relay runs joins its batch, so the number of
         sends per client follows the tick rate, not the number of incoming messages.
+        While a tick waits for its commit, the next batch keeps growing: `_release`
+        schedules it once that tick went out.
         """
-        if self._relay_handle is not None or self.closed:
+        if self._relay_handle is not None or self.closed or self._tick_deferred:
             return
         now = time.monotonic()
-        self._batch_since = now
         wait = self._last_relay + self._fanout_interval - now
         if wait <= 0:
             self._relay_handle = self._loop.call_soon(self._relay)
@@ -425,8 +477,12 @@ class Room:
             self._relay_handle = self._loop.call_later(wait, self._relay)
 
     def _relay(self) -> None:
+        """One tick: encode the batch, then send it once its updates are committed."""
         self._relay_handle = None
+        if self._tick_deferred:
+            return  # the tick before is waiting for its commit; this batch goes next
         self._last_relay = time.monotonic()
+        since = self._batch_since
         update_frame = awareness_frame = None
         update_skip = awareness_skip = None
         try:
@@ -446,12 +502,26 @@ class Room:
         finally:
             self._update_origins.clear()
             self._awareness_origins.clear()
+        # Durable before visible: the updates wait for their commit. Awareness needs none,
+        # but travels in the same tick, behind the update it may refer to. An update
+        # nobody else would receive (a lone editor) needs no wait either.
+        audience = any(c is not update_skip for c in self.connections)
+        seq = self._enqueued_seq if update_frame is not None and audience else 0
+
+        def fan_out() -> None:
+            self._fan_out(((update_frame, update_skip), (awareness_frame, awareness_skip)), since)
+
+        self._defer(_Deferred(seq, fan_out, tick=True))
+
+    def _fan_out(
+        self, frames: tuple[tuple[bytes | None, Connection | None], ...], since: float
+    ) -> None:
         self.relays += 1
         connections = list(self.connections)
-        frames = 0
+        sent = 0
         # Frame by frame, so each connection still gets the update before the awareness,
         # and the protocol frames each payload once for all of them (server/serve.py).
-        for frame, skip in ((update_frame, update_skip), (awareness_frame, awareness_skip)):
+        for frame, skip in frames:
             if frame is None:
                 continue
             for connection in connections:
@@ -459,11 +529,41 @@ class Room:
                     continue
                 try:
                     connection.send(frame)
-                    frames += 1
+                    sent += 1
                 except Exception:  # one connection's failure must never stop the relay
                     connection.log.exception("relay to connection failed")
         if self._on_relay is not None:
-            self._on_relay(self._last_relay - self._batch_since, frames)
+            self._on_relay(time.monotonic() - since, sent)
+
+    # -- durable before visible: frames wait for their commit ------------------------------
+
+    def _defer(self, item: _Deferred) -> None:
+        self._deferred.append(item)
+        if item.tick:
+            self._tick_deferred = True
+        self._release()
+
+    def _release(self) -> None:
+        """Send, in order, every deferred frame whose updates are committed; ask for the rest."""
+        committed = self._commits.committed_seq
+        while self._deferred and self._deferred[0].seq <= committed:
+            item = self._deferred.popleft()
+            if item.tick:
+                self._tick_deferred = False
+            try:
+                item.send()
+            except Exception:
+                log.exception("sending committed frames failed", extra={"room": self.id})
+        if self._deferred and not self._awaiting_commit:
+            self._awaiting_commit = True
+            self._commits.when_committed(self._deferred[0].seq, self._on_committed)
+        if not self._tick_deferred and (self._pending_updates or self._pending_awareness):
+            self._schedule_relay()
+
+    def _on_committed(self) -> None:
+        self._awaiting_commit = False
+        if not self.closed:
+            self._release()
 
     @staticmethod
     def _single_origin(origins: set[Connection | None]) -> Connection | None:
@@ -481,6 +581,8 @@ class Room:
     def close(self) -> None:
         """Detach observers; call only when the room has no connections left."""
         self.closed = True
+        self._deferred.clear()
+        self._tick_deferred = False
         if self._relay_handle is not None:
             self._relay_handle.cancel()
             self._relay_handle = None

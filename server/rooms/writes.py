@@ -11,7 +11,7 @@ from typing import Any
 from pycrdt import Map, Text
 
 from server.crdt.board import CARDS, CLUSTER_FIELDS, CLUSTERS, VOTES
-from server.crdt.meta import default_meta, meta_map
+from server.crdt.meta import meta_map, missing_meta
 from server.crdt.pseudonyms import AUTHOR_PREFIX
 from server.rooms.room import Room
 
@@ -24,21 +24,14 @@ def write_meta(room: Room, **values: Any) -> None:
     meta = meta_map(room.doc)
     with room.doc.transaction(origin=SERVER_ORIGIN):
         for key, value in values.items():
-            if meta.get(key) != value:
+            if key not in meta or meta[key] != value:
                 meta[key] = value
     room.refresh_settings()
 
 
 def complete_meta(room: Room, title: str, people: dict[str, str]) -> None:
     """Give a loaded board every setting it lacks, and the names of everyone who joined."""
-    meta = meta_map(room.doc)
-    missing = {key: value for key, value in default_meta(title).items() if key not in meta}
-    anonymous = bool(meta.get("anonymous", False))
-    if not anonymous:
-        known = meta.get("people")
-        merged = {**(known if isinstance(known, dict) else {}), **people}
-        if merged != known:
-            missing["people"] = merged
+    missing = missing_meta(room.doc, title, people)
     if missing:
         write_meta(room, **missing)
 

@@ -123,7 +123,13 @@ def _now() -> datetime:
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    """Per-connection SQLite setup: WAL, busy timeout, and real transactions.
+    """Per-connection SQLite setup: WAL, synchronous, busy timeout, real transactions.
+
+    Rooms relay an update only once it is committed (durable before visible), so a commit
+    must survive a crash of the process: in WAL mode, `synchronous=NORMAL` does (the
+    commit is in the WAL file when COMMIT returns; the WAL is fsynced at checkpoints), at
+    a few microseconds per commit instead of an fsync each (`FULL`). An OS crash or power
+    loss can still take the last commits before a checkpoint (docs/operations.md).
 
     Disabling the driver's own transaction handling (``isolation_level = None``) and
     emitting BEGIN ourselves (see :func:`_sqlite_on_begin`) makes SELECTs part of the
@@ -133,6 +139,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     finally:
         cursor.close()

@@ -1,11 +1,15 @@
 """Group commit of document updates.
 
-Every accepted Yjs update must reach the database quickly, but one transaction per
-update would not keep up with a busy workshop. :class:`UpdateWriter` queues updates
-in memory and commits everything queued in one transaction at most every
-``interval`` seconds, as ONE row per room: the room's updates of that commit merged
-into one Yjs update. A failed commit keeps the batch queued, in order, and is
-retried with backoff: updates are never dropped.
+Every accepted Yjs update must reach the database before anyone else sees it (durable
+before visible, docs/architecture.md), but one transaction per update would not keep up
+with a busy workshop. :class:`UpdateWriter` queues updates in memory and commits
+everything queued in one transaction, as ONE row per room: the room's updates of that
+commit merged into one Yjs update. A room that wants to relay asks for a commit with
+:meth:`UpdateWriter.when_committed`; the commit starts at once (on the next turn of the
+event loop, so every room whose relay tick is due shares it) and the rooms fan out when
+it is done. Updates nobody waits for are committed at most ``interval`` seconds later.
+A failed commit keeps the batch queued, in order, and is retried with backoff: updates
+are never dropped, and nothing waiting for them is relayed until they are stored.
 """
 
 from __future__ import annotations
@@ -87,11 +91,17 @@ class UpdateWriter:
         self._lock = asyncio.Lock()  # never two commits at once
         self._wake = asyncio.Event()  # something was enqueued, or stop was requested
         self._stop_requested = asyncio.Event()
+        # Someone waits for a commit (or stop was requested): do not wait for `interval`.
+        self._hurry = asyncio.Event()
+        # (seq, callback) of everyone waiting for a commit, see `when_committed`.
+        self._waiters: list[tuple[int, Callable[[], None]]] = []
         self._task: asyncio.Task[None] | None = None
         self._last_commit_started = float("-inf")
         self._retry_at = 0.0
         #: Commits that failed in a row (0 when the last commit succeeded); for health checks.
         self.consecutive_failures = 0
+        #: Why the last commit failed, while `consecutive_failures` > 0 (for /healthz).
+        self.last_error: str | None = None
         #: Wall-clock duration in seconds of the last successful commit, None before one.
         self.last_flush_seconds: float | None = None
 
@@ -120,6 +130,7 @@ class UpdateWriter:
         """
         self._stop_requested.set()
         self._wake.set()
+        self._hurry.set()
         try:
             if self._task is not None:
                 await self._task
@@ -134,11 +145,12 @@ class UpdateWriter:
                 logger.error("update writer stopped with %d updates not stored", len(self._queue))
             raise
 
-    def enqueue(self, room_id: str, update: bytes) -> None:
+    def enqueue(self, room_id: str, update: bytes) -> int:
         """Queue one update for the room; cheap, never touches the database.
 
-        Invalid arguments raise here, at the caller, rather than later poisoning a batch
-        that could then never be committed.
+        Returns the update's sequence number (see `when_committed`). Invalid arguments
+        raise here, at the caller, rather than later poisoning a batch that could then
+        never be committed.
         """
         if not 0 < len(room_id) <= MAX_ID_LENGTH:
             raise ValueError(f"room id must be 1-{MAX_ID_LENGTH} characters")
@@ -149,6 +161,40 @@ class UpdateWriter:
         self._room_pending[room_id] = self._room_pending.get(room_id, 0) + 1
         self._room_last_seq[room_id] = self._seq
         self._wake.set()
+        return self._seq
+
+    @property
+    def committed_seq(self) -> int:
+        """Every update whose sequence number is at most this is committed."""
+        return self._committed_seq
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the last update enqueued (0 before the first)."""
+        return self._seq
+
+    def when_committed(self, seq: int, callback: Callable[[], None]) -> None:
+        """Call `callback()` once every update up to `seq` is committed; commit now.
+
+        The commit starts on the next turn of the event loop, so everyone who asks in
+        this turn shares it (group commit), and while one commit runs, the next one
+        gathers everything asked for meanwhile. A failed commit is retried with backoff;
+        the callback waits for it (it is never called for uncommitted updates).
+        """
+        if seq <= self._committed_seq:
+            asyncio.get_running_loop().call_soon(callback)
+            return
+        self._waiters.append((seq, callback))
+        self._hurry.set()
+        self._wake.set()
+
+    async def committed(self) -> None:
+        """Return once every update enqueued before this call is committed (retrying)."""
+        if self._seq <= self._committed_seq:
+            return
+        done = asyncio.get_running_loop().create_future()
+        self.when_committed(self._seq, lambda: done.done() or done.set_result(None))
+        await done
 
     async def flush(self) -> None:
         """Commit everything queued before this call, now.
@@ -182,21 +228,26 @@ class UpdateWriter:
     # -- internals -------------------------------------------------------------------
 
     async def _run(self) -> None:
-        """Background loop: commit whatever is queued, at most once per interval."""
+        """Background loop: commit at once for waiters, else at most once per interval."""
         loop = asyncio.get_running_loop()
         while not self._stop_requested.is_set():
             if not self._queue:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            # Group commit: the first update after a quiet period goes out at once, later
-            # ones gather until `interval` after the previous commit (or until the backoff
-            # after a failure has passed).
-            delay = max(self._last_commit_started + self.interval, self._retry_at) - loop.time()
+            # A room waiting to relay gets its commit now (after a failure: once the
+            # backoff has passed); updates nobody waits for gather until `interval` after
+            # the previous commit.
+            if self._waiters:
+                due = self._retry_at
+            else:
+                due = max(self._last_commit_started + self.interval, self._retry_at)
+            delay = due - loop.time()
             if delay > 0:
+                self._hurry.clear()
                 try:
                     async with asyncio.timeout(delay):
-                        await self._stop_requested.wait()
+                        await self._hurry.wait()
                 except TimeoutError:
                     pass
                 continue
@@ -222,6 +273,7 @@ class UpdateWriter:
             result = await self._store.append_updates(rows, counts=counts)
         except Exception as exc:
             self.consecutive_failures += 1
+            self.last_error = str(exc) or exc.__class__.__name__
             backoff = min(
                 self._max_backoff,
                 max(self.interval, 0.05) * 2 ** min(self.consecutive_failures - 1, 16),
@@ -252,7 +304,9 @@ class UpdateWriter:
         if self.consecutive_failures:
             logger.info("storing updates works again after %d failures", self.consecutive_failures)
         self.consecutive_failures = 0
+        self.last_error = None
         self._retry_at = 0.0
+        self._notify_waiters()
         if self._on_flushed is not None:
             for room_id in dict.fromkeys(i.room_id for i in items):
                 try:
@@ -260,6 +314,21 @@ class UpdateWriter:
                     self._on_flushed(room_id, last_id, log_length)
                 except Exception:
                     logger.exception("on_flushed callback failed for room %s", room_id)
+
+    def _notify_waiters(self) -> None:
+        """Call back everyone whose updates are all committed now (rooms relay here)."""
+        if not self._waiters:
+            return
+        committed = self._committed_seq
+        ready = [callback for seq, callback in self._waiters if seq <= committed]
+        if not ready:
+            return
+        self._waiters = [(seq, cb) for seq, cb in self._waiters if seq > committed]
+        for callback in ready:
+            try:
+                callback()
+            except Exception:
+                logger.exception("a commit callback failed")
 
     def _rows(self, items: list[_Pending]) -> tuple[list[tuple[str, bytes]], list[int]]:
         """The rows storing ``items`` (one per room when merging, else one per update),
