@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import websockets
 from pycrdt import create_awareness_message
 
 from server.crdt.awareness import AwarenessEntry, encode_awareness_update
@@ -161,3 +162,31 @@ async def test_same_participant_on_a_new_socket_takes_its_presence_over(
     assert watcher.peers()[old.doc.client_id]["user"]["name"] == "Anna"
     for client in (watcher, new, bob):
         await client.close()
+
+
+async def test_a_connection_cannot_publish_endless_client_ids(server: InProcessServer) -> None:
+    """Every client id a room hears of is remembered while it is loaded (echo detection), so
+    one connection inventing ids would grow the server's memory without bound: it is closed."""
+    from server.crdt.awareness import MAX_CLIENT_IDS_PER_CONNECTION
+
+    info = await server.create_room("Many ids")
+    token = (await server.join(info.code, "Mallory"))["token"]
+    watcher = await YClient(server.ws_url, info.room, info.token).connect()
+    mallory = await YClient(server.ws_url, info.room, token).connect()
+    room = server.services.rooms.rooms[info.room]
+    for client_id in range(1000, 1000 + 5 * MAX_CLIENT_IDS_PER_CONNECTION):
+        update = encode_awareness_update([AwarenessEntry(client_id, 1, {"cursor": None})])
+        if not mallory.connected:
+            break
+        try:
+            await mallory.send_raw(create_awareness_message(update))
+        except websockets.ConnectionClosed:
+            break  # closed while we were still sending
+    code, reason = await mallory.wait_closed()
+    assert code == 4400 and "client ids" in reason
+    # Her ids at most, and the server's own (null) entry.
+    assert len(room.awareness.meta) <= MAX_CLIENT_IDS_PER_CONNECTION + 1
+    # The room goes on for everyone else.
+    await watcher.set_presence({"user": {}, "cursor": {"x": 1, "y": 1}})
+    assert watcher.connected
+    await watcher.close()

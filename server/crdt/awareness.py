@@ -23,6 +23,10 @@ from server.crdt.lib0 import Reader
 # hold an entry for everyone in the room; the cap only guards against absurd input.
 MAX_ENTRIES = 10_000
 MAX_STATE_BYTES = 16 * 1024
+# A stock client publishes under one client id per connection. The room remembers every id
+# it heard of while it is loaded (to recognise echoes), so a connection that invents ids
+# would grow the server's memory without bound: past this many it is closed (4400).
+MAX_CLIENT_IDS_PER_CONNECTION = 8
 MAX_COLOR_LENGTH = 32
 
 

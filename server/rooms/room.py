@@ -36,6 +36,7 @@ from typing import Any, Protocol
 from pycrdt import Awareness, Doc, Map, Subscription, TransactionEvent, merge_updates
 
 from server.crdt.awareness import (
+    MAX_CLIENT_IDS_PER_CONNECTION,
     AnonymousPresence,
     AwarenessEntry,
     Identity,
@@ -388,9 +389,16 @@ class Room:
                 self._published[entry.client_id] = state
                 state = bind_identity(state, identity, self.shown_as(identity))
                 if owner is None:
+                    if len(connection.client_ids) >= MAX_CLIENT_IDS_PER_CONNECTION:
+                        raise ProtocolError(
+                            f"more than {MAX_CLIENT_IDS_PER_CONNECTION} awareness client ids "
+                            "on one connection"
+                        )
                     self._owners[entry.client_id] = connection
                     connection.client_ids.add(entry.client_id)
             elif owner is None:
+                if raw.client_id not in known:
+                    continue  # nothing to remove, and remembering the id would cost memory
                 # A removal of an id nobody here owns: relayed as it came, nothing to hold.
                 accepted.append(AwarenessEntry(key, entry.clock, None))
                 continue
