@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from server import insight, safejson, validation
 from server.crdt.board import board_counts
 from server.errors import ApiError
-from server.exports import NoCodeAvailable, create_room_record, iso, load_stored_board
+from server.exports import NoCodeAvailable, create_room_record, iso
 from server.ids import is_room_id, new_participant_id, normalize_code
 from server.organizer import HEADER as ORGANIZER_HEADER
 from server.rooms.manager import RoomNotFound
@@ -264,7 +264,7 @@ async def room_summary(request: Request) -> JSONResponse:
     room_id = request.path_params["room_id"]
     claims = await room_claims(request, services, room_id)
     record = await room_record(services, room_id)
-    doc = await board_doc(services, room_id)
+    doc = await services.rooms.board(room_id)
     counts = board_counts(doc)
     counts["participants"] = await services.store.count_participants(room_id)
     counts["connections"] = services.rooms.connection_count(room_id)
@@ -374,14 +374,6 @@ async def lab_stats(request: Request) -> JSONResponse:
     return JSONResponse(
         await insight.lab_stats(services.store, live_doc, services.rooms.pseudonyms)
     )
-
-
-async def board_doc(services: Services, room_id: str) -> Doc:
-    """The live document when the room is loaded, else a copy of the stored one."""
-    room = services.rooms.rooms.get(room_id)
-    if room is not None:
-        return room.doc
-    return await load_stored_board(services.store, room_id)
 
 
 async def metrics(request: Request) -> Response:

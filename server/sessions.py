@@ -257,9 +257,8 @@ class Sessions:
     # -- the board, live or stored ---------------------------------------------------------
 
     async def board(self, room_id: str) -> Doc:
-        """The live document when the room is loaded, else a copy of the stored one."""
-        room = self.rooms.rooms.get(room_id)
-        return room.doc if room is not None else await load_stored_board(self.store, room_id)
+        """The live document (once stored) when the room is loaded, else the stored one."""
+        return await self.rooms.board(room_id)
 
     async def anonymous(self, room_id: str) -> bool:
         return bool(read_meta(await self.board(room_id)).get("anonymous"))

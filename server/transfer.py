@@ -15,7 +15,6 @@ from starlette.responses import JSONResponse, Response
 
 from server import validation
 from server.api import (
-    board_doc,
     check_organizer_key,
     facilitator_claims,
     json_body,
@@ -43,7 +42,7 @@ async def export_room(request: Request) -> Response:
     participants = await services.store.count_participants(room_id)
     snapshot = request.query_params.get("snapshot")
     if snapshot is None:
-        doc = await board_doc(services, room_id)
+        doc = await services.rooms.board(room_id)
     else:
         _, doc = await services.sessions.snapshot_doc(room_id, validation.snapshot_id(snapshot))
     # Read the board here, in the event loop; draw the picture formats in a thread.

@@ -163,6 +163,27 @@ async def test_a_joiner_receives_only_stored_content(slow_commits: InProcessServ
     await joiner.close()
 
 
+async def test_an_export_shows_only_stored_content(slow_commits: InProcessServer) -> None:
+    """An HTTP reply is seen too: a lone editor's card is stored before an export shows it."""
+    server = slow_commits
+    info = await server.create_room("Export")
+    writer = await YClient(server.ws_url, info.room, info.token).connect()
+    writer.cards["alone"] = writer.card("written while alone")
+    rooms = server.services.rooms
+    await wait_until(lambda: rooms.writer.pending_count(info.room) == 1, message="accepted")
+    assert "alone" not in await stored_cards(server, info.room)
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        exported = await http.get(
+            f"/api/rooms/{info.room}/export",
+            params={"format": "json"},
+            headers={"authorization": f"Bearer {info.token}"},
+        )
+    assert exported.status_code == 200, exported.text
+    assert "alone" in {card["id"] for card in exported.json()["cards"]}
+    assert "alone" in await stored_cards(server, info.room), "exported before stored"
+    await writer.close()
+
+
 async def test_a_command_answers_once_its_change_is_stored(slow_commits: InProcessServer) -> None:
     server = slow_commits
     info = await server.create_room("Command")

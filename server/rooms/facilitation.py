@@ -8,7 +8,6 @@ document: hidden votes must not reach anyone else's browser.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -28,9 +27,6 @@ from server.storage.store import Store
 from server.tokens import Claims
 
 log = logging.getLogger("koprade.facilitation")
-
-#: How long a command waits for its change to be committed before answering 503.
-COMMIT_WAIT_SECONDS = 10.0
 
 
 def _field_error(field: str, message: str) -> ApiError:
@@ -129,15 +125,13 @@ class Facilitation:
         While the database fails the change stays in the room and goes out with the first
         commit that works; the caller is told it is not stored yet.
         """
-        try:
-            await asyncio.wait_for(self.rooms.writer.committed(), COMMIT_WAIT_SECONDS)
-        except TimeoutError:
+        if not await self.rooms.writer.committed_within():
             raise ApiError(
                 503,
                 "storage_unavailable",
                 f"{name}: done, but not stored yet (the database is failing); it is stored "
                 "and shown to everyone as soon as the database works again",
-            ) from None
+            )
 
     # -- phases and switches -----------------------------------------------------------------
 

@@ -18,12 +18,15 @@ import secrets
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from pycrdt import Doc
+
 from server.crdt.board import new_board
 from server.crdt.pseudonyms import Pseudonyms
 from server.crdt.rules import FACILITATOR
+from server.exports import load_stored_board
 from server.rooms.room import Room
 from server.rooms.writes import complete_meta
-from server.storage.store import Store
+from server.storage.store import StorageError, Store
 from server.storage.writer import UpdateWriter
 
 log = logging.getLogger("koprade.rooms")
@@ -243,6 +246,19 @@ class RoomManager:
         task.add_done_callback(self._tasks.discard)
 
     # -- figures ---------------------------------------------------------------------------
+
+    async def board(self, room_id: str) -> Doc:
+        """The board for a reply: the live document once what it holds is committed (what
+        anyone is shown is stored first, docs/architecture.md), else a copy of the stored one.
+
+        Raises StorageError when the database keeps failing, so nothing unstored is shown.
+        """
+        room = self.rooms.get(room_id)
+        if room is None:
+            return await load_stored_board(self.store, room_id)
+        if not await self.writer.committed_within():
+            raise StorageError("the board holds changes the database has not stored yet")
+        return room.doc
 
     def connection_count(self, room_id: str | None = None) -> int:
         if room_id is not None:

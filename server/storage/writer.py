@@ -28,6 +28,10 @@ from server.storage.store import Store
 
 logger = logging.getLogger("koprade.storage")
 
+#: How long a reply that must show only stored content waits for a commit before giving up
+#: (a facilitation command, a board read over HTTP): then the database is failing.
+COMMIT_WAIT_SECONDS = 10.0
+
 #: Called after a commit, once per room in it: (room_id, last_update_id, log_length).
 FlushCallback = Callable[[str, int, int], None]
 
@@ -195,6 +199,15 @@ class UpdateWriter:
         done = asyncio.get_running_loop().create_future()
         self.when_committed(self._seq, lambda: done.done() or done.set_result(None))
         await done
+
+    async def committed_within(self, seconds: float = COMMIT_WAIT_SECONDS) -> bool:
+        """`committed()`, but False instead of waiting longer than `seconds` (a failing
+        database: the updates stay queued and are committed once it works again)."""
+        try:
+            await asyncio.wait_for(self.committed(), seconds)
+        except TimeoutError:
+            return False
+        return True
 
     async def flush(self) -> None:
         """Commit everything queued before this call, now.
