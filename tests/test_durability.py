@@ -147,15 +147,21 @@ async def test_a_relayed_card_is_already_stored(slow_commits: InProcessServer) -
     await watcher.close()
 
 
-async def test_a_joiner_receives_only_stored_content(slow_commits: InProcessServer) -> None:
-    server = slow_commits
-    info = await server.create_room("Join")
+async def a_lone_editors_card(server: InProcessServer) -> tuple[RoomInfo, YClient]:
+    """A card "alone", accepted while its author is alone in the room: relayed to nobody,
+    so nothing waited for its commit yet (and the commit interval is long)."""
+    info = await server.create_room("Alone")
     writer = await YClient(server.ws_url, info.room, info.token).connect()
     writer.cards["alone"] = writer.card("written while alone")
     rooms = server.services.rooms
     await wait_until(lambda: rooms.writer.pending_count(info.room) == 1, message="accepted")
-    # Relayed to nobody, so nothing waited for its commit yet.
     assert "alone" not in await stored_cards(server, info.room)
+    return info, writer
+
+
+async def test_a_joiner_receives_only_stored_content(slow_commits: InProcessServer) -> None:
+    server = slow_commits
+    info, writer = await a_lone_editors_card(server)
     joiner = await YClient(server.ws_url, info.room, info.token).connect()
     assert "alone" in joiner.cards
     assert "alone" in await stored_cards(server, info.room), "sync step 2 before the commit"
@@ -166,20 +172,9 @@ async def test_a_joiner_receives_only_stored_content(slow_commits: InProcessServ
 async def test_an_export_shows_only_stored_content(slow_commits: InProcessServer) -> None:
     """An HTTP reply is seen too: a lone editor's card is stored before an export shows it."""
     server = slow_commits
-    info = await server.create_room("Export")
-    writer = await YClient(server.ws_url, info.room, info.token).connect()
-    writer.cards["alone"] = writer.card("written while alone")
-    rooms = server.services.rooms
-    await wait_until(lambda: rooms.writer.pending_count(info.room) == 1, message="accepted")
-    assert "alone" not in await stored_cards(server, info.room)
-    async with httpx.AsyncClient(base_url=server.url) as http:
-        exported = await http.get(
-            f"/api/rooms/{info.room}/export",
-            params={"format": "json"},
-            headers={"authorization": f"Bearer {info.token}"},
-        )
-    assert exported.status_code == 200, exported.text
-    assert "alone" in {card["id"] for card in exported.json()["cards"]}
+    info, writer = await a_lone_editors_card(server)
+    exported = await server.export_board(info.room, info.token)
+    assert "alone" in {card["id"] for card in exported["cards"]}
     assert "alone" in await stored_cards(server, info.room), "exported before stored"
     await writer.close()
 

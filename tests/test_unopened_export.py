@@ -6,24 +6,9 @@ export (HTTP or `koprade export`) of a room still unopened had `meta: {}`.
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
-
 from server.exports import export_stored
 from tests.support.servers import InProcessServer
 from tests.support.yclient import YClient, wait_until
-
-
-async def exported_meta(server: InProcessServer, room: str, token: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=server.url) as http:
-        response = await http.get(
-            f"/api/rooms/{room}/export",
-            params={"format": "json"},
-            headers={"authorization": f"Bearer {token}"},
-        )
-    assert response.status_code == 200, response.text
-    return response.json()["meta"]
 
 
 async def test_an_unopened_room_exports_the_meta_of_a_loaded_one(server: InProcessServer) -> None:
@@ -31,13 +16,13 @@ async def test_an_unopened_room_exports_the_meta_of_a_loaded_one(server: InProce
     rooms = server.services.rooms
     assert info.room not in rooms.rooms, "nobody opened the room yet"
 
-    unopened = await exported_meta(server, info.room, info.token)
+    unopened = (await server.export_board(info.room, info.token))["meta"]
     stored = await export_stored(server.services.store, info.room)  # `koprade export`
     assert stored is not None
 
     client = await YClient(server.ws_url, info.room, info.token).connect()
     await client.close()
-    loaded = await exported_meta(server, info.room, info.token)
+    loaded = (await server.export_board(info.room, info.token))["meta"]
     assert loaded["title"] == "Senioru mobilitāte"
     assert loaded["people"] == {info.data["participant"]: "Ilze"}
     assert unopened == loaded
@@ -45,4 +30,4 @@ async def test_an_unopened_room_exports_the_meta_of_a_loaded_one(server: InProce
 
     # And once it was unloaded again, the stored board says the same.
     await wait_until(lambda: info.room not in rooms.rooms, message="the room unloads")
-    assert await exported_meta(server, info.room, info.token) == loaded
+    assert (await server.export_board(info.room, info.token))["meta"] == loaded

@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from pycrdt import Text
 
@@ -231,17 +230,6 @@ async def start_node(server: InProcessServer) -> AsyncIterator[StartNode]:
             await client.cleanup()
 
 
-async def export_board(server: InProcessServer, room: str, token: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=server.url) as http:
-        response = await http.get(
-            f"/api/rooms/{room}/export",
-            params={"format": "json"},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 def now_ms() -> float:
     return time.time() * 1000
 
@@ -303,7 +291,7 @@ async def test_cards_and_edits_cross_between_yjs_and_pycrdt(
     assert python.board() == node.board
 
     # The server reads the Yjs-written card per the contract.
-    export = await export_board(server, info.room, info.token)
+    export = await server.export_board(info.room, info.token)
     exported = {entry["id"]: entry for entry in export["cards"]}
     assert exported["card-node"] == {
         "id": "card-node",

@@ -68,6 +68,17 @@ class ApiMixin:
                 headers={"authorization": f"Bearer {token}"},
             )
 
+    async def export_board(self, room: str, token: str) -> dict[str, Any]:
+        """The room's JSON export (docs/protocol.md, section 4), as the token may see it."""
+        async with httpx.AsyncClient(base_url=self.url) as http:
+            response = await http.get(
+                f"/api/rooms/{room}/export",
+                params={"format": "json"},
+                headers={"authorization": f"Bearer {token}"},
+            )
+        assert response.status_code == 200, response.text
+        return response.json()
+
     async def ok(self, room: str, token: str, command: str, **args: Any) -> dict[str, Any]:
         """A command that must succeed."""
         response = await self.command(room, token, command, **args)
