@@ -2,8 +2,12 @@
 
 Measures, on a fresh SQLite file in a temporary directory:
 
-* the server's own path, `Store.append_updates` of one merged row (SQLAlchemy async over
-  aiosqlite, as the group commit writes it): CPU and wall time per commit;
+* the server's own path, `Store.append_updates` of one merged row (as the group commit
+  writes it): the whole transaction on a sync engine in the store's commit thread, one hop
+  from the event loop (server/storage/commit_thread.py): CPU and wall time per commit;
+* the same call over the async engine (SQLAlchemy async over aiosqlite, ~9 hops between the
+  event loop and aiosqlite's thread): how SQLite commits ran before, and the path every
+  other query (and PostgreSQL's commits) take;
 * the bare SQLite transaction underneath (`sqlite3`, one INSERT + COMMIT) in WAL mode with
   `synchronous=NORMAL` (what Koprade sets: survives a process crash) and `FULL` (an fsync
   per commit: also survives an OS crash or power loss).
@@ -24,10 +28,17 @@ from pathlib import Path
 from server.storage.store import Store
 
 
-async def store_commits(directory: Path, commits: int, rooms: int) -> tuple[float, float]:
+async def store_commits(
+    directory: Path, commits: int, rooms: int, *, async_engine: bool = False
+) -> tuple[float, float]:
     store = Store.for_settings(directory, None)
     await store.open()
     try:
+        if async_engine:
+            # Without its commit thread the store commits over the async engine.
+            thread, store._commit_thread = store._commit_thread, None
+            assert thread is not None
+            await thread.close()
         await store.append_updates([("warm-up", b"x")])
         cpu, wall = time.process_time(), time.perf_counter()
         for index in range(commits):
@@ -66,6 +77,9 @@ def main() -> None:
         rows = [
             ("Store.append_updates (server path, NORMAL)", asyncio.run(
                 store_commits(directory / "store", args.commits, args.rooms)
+            )),
+            ("  the same over aiosqlite (before)", asyncio.run(
+                store_commits(directory / "async", args.commits, args.rooms, async_engine=True)
             )),
             ("sqlite3 COMMIT, WAL + synchronous=NORMAL", bare_commits(
                 directory / "normal.sqlite3", "NORMAL", args.commits
