@@ -26,8 +26,8 @@ from pycrdt import Map
 
 from server.config import Settings
 from tests.support.servers import InProcessServer, RoomInfo, ServerProcess
+from tests.support.sqlite import write_lock
 from tests.support.yclient import YClient, wait_until
-from tests.test_health import write_lock
 from tests.test_persistence import stored_board
 
 ROUNDS = 5

@@ -9,30 +9,15 @@ the database's write lock (as another process would), so the writer's commits fa
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 
 from tests.support.servers import InProcessServer
+from tests.support.sqlite import write_lock
 from tests.support.yclient import YClient, wait_until
 from tests.test_metrics import scrape
 
 FAILURES = ("koprade_commit_consecutive_failures", ())
-
-
-@contextmanager
-def write_lock(database: Path) -> Iterator[None]:
-    """Hold SQLite's write lock from another connection until the block ends."""
-    connection = sqlite3.connect(database, isolation_level=None)
-    try:
-        connection.execute("BEGIN IMMEDIATE")
-        yield
-    finally:
-        connection.execute("ROLLBACK")
-        connection.close()
 
 
 async def healthz(server: InProcessServer) -> httpx.Response:

@@ -9,26 +9,12 @@ every thread the store started (the store can be opened again).
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from server.storage.store import Store
 from tests.support.polling import wait_until
-
-
-@contextmanager
-def write_lock(database: Path) -> Iterator[None]:
-    """Hold SQLite's write lock from another connection (as another process would)."""
-    connection = sqlite3.connect(database, isolation_level=None)
-    try:
-        connection.execute("BEGIN IMMEDIATE")
-        yield
-    finally:
-        connection.execute("ROLLBACK")
-        connection.close()
+from tests.support.sqlite import write_lock
 
 
 async def test_a_commit_waiting_for_the_write_lock_leaves_the_event_loop_free(
