@@ -19,7 +19,9 @@ from server.errors import ApiError
 from server.metrics import Metrics
 from server.organizer import OrganizerAccess
 from server.rooms.activity import Activity
+from server.rooms.admission import Admission
 from server.rooms.facilitation import Facilitation
+from server.rooms.hooks import Hooks
 from server.rooms.manager import RoomManager
 from server.services import Services
 from server.sessions import Sessions
@@ -36,19 +38,31 @@ def create_app(settings: Settings) -> Starlette:
     store = Store.for_settings(settings.data_dir, settings.database_url)
     metrics = Metrics()
     secret = load_or_create_secret(settings.data_dir, settings.secret)
+    # The life of every room, as named hooks (server/rooms/hooks.py): this is the one place
+    # that says who listens to what.
+    hooks = Hooks()
     rooms = RoomManager(
         store,
         commit_interval=settings.commit_interval,
         compact_after=settings.compact_after,
         idle_seconds=settings.room_idle_seconds,
         fanout_interval=settings.fanout_interval,
-        on_commit=metrics.committed,
-        on_relay=metrics.relayed,
+        hooks=hooks,
         pseudonyms=Pseudonyms(secret),
     )
     metrics.watch(rooms)
-    facilitation = Facilitation(store, rooms)
+    facilitation = Facilitation(store, rooms, hooks)
     activity = Activity(store)
+    sessions = Sessions(
+        store, rooms, facilitation, retention_days=settings.retention_days, hooks=hooks
+    )
+    hooks.add(
+        activity,  # joined, left, changed: participation figures; storing: writes them
+        Admission(facilitation),  # authenticated, loaded, joined: who may come in
+        rooms,  # stored: compaction
+        sessions,  # phase_changed: automatic snapshots
+        metrics,  # relayed, committed
+    )
     services = Services(
         settings=settings,
         store=store,
@@ -57,13 +71,7 @@ def create_app(settings: Settings) -> Starlette:
         facilitation=facilitation,
         activity=activity,
         metrics=metrics,
-        sessions=Sessions(
-            store,
-            rooms,
-            facilitation,
-            retention_days=settings.retention_days,
-            flush_activity=activity.flush,
-        ),
+        sessions=sessions,
         organizer=OrganizerAccess.for_server(
             settings.data_dir, settings.organizer_key, settings.host
         ),

@@ -32,3 +32,16 @@ def normalize_code(raw: str) -> str:
 
 def is_room_id(value: str) -> bool:
     return bool(ROOM_ID_PATTERN.match(value))
+
+
+#: A participant's private board is stored and loaded as "<room id>/<participant id>".
+PRIVATE_SEPARATOR = "/"
+
+
+def private_board_id(room_id: str, participant: str) -> str:
+    return f"{room_id}{PRIVATE_SEPARATOR}{participant}"
+
+
+def room_of_board(board_id: str) -> str:
+    """The room a board belongs to: itself, or the room of a private board."""
+    return board_id.partition(PRIVATE_SEPARATOR)[0]

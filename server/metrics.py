@@ -7,6 +7,8 @@ connection gauges are read only when Prometheus scrapes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -16,14 +18,18 @@ from prometheus_client import (
     generate_latest,
 )
 
+from server.rooms.hooks import RoomHooks
 from server.rooms.manager import RoomManager
+
+if TYPE_CHECKING:
+    from server.rooms.room import Room
 
 _MESSAGE_TYPES = ("SyncStep1", "SyncStep2", "SyncUpdate", "AwarenessMessage", "QueryAwareness")
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
-class Metrics:
-    """Build it first, hand `relayed`/`committed` to the rooms, then `watch()` them."""
+class Metrics(RoomHooks):
+    """Listens to `relayed` and `committed`; `watch()` reads the rooms' gauges on scrape."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -82,7 +88,7 @@ class Metrics:
         self._commit_failures.set_function(lambda: rooms.writer.consecutive_failures)
         self._updates_pending.set_function(rooms.writer.pending_count)
 
-    def relayed(self, delay: float, frames: int) -> None:
+    def relayed(self, room: Room, delay: float, frames: int) -> None:
         self.fanout_delay.observe(delay)
         self.frames_sent.inc(frames)
 

@@ -18,7 +18,6 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -48,6 +47,7 @@ from server.reports.importer import import_board
 from server.rooms import writes
 from server.rooms.connection import CLOSE_ROOM_NOT_FOUND
 from server.rooms.facilitation import Facilitation
+from server.rooms.hooks import RoomHooks
 from server.rooms.manager import RoomManager, RoomNotFound
 from server.rooms.room import Room
 from server.storage.sessions import SessionStore, SnapshotRecord, TemplateRecord
@@ -213,7 +213,10 @@ async def closed_rooms_past_retention(
 # -- the service -------------------------------------------------------------------------------
 
 
-class Sessions:
+class Sessions(RoomHooks):
+    """Snapshots, templates, restores and the lab's data duties; listens to `phase_changed`
+    (automatic snapshots)."""
+
     def __init__(
         self,
         store: Store,
@@ -221,18 +224,17 @@ class Sessions:
         facilitation: Facilitation,
         *,
         retention_days: int = 0,
-        flush_activity: Callable[[], Awaitable[None]] | None = None,
+        hooks: RoomHooks | None = None,
     ) -> None:
         self.store = store
         self.saved = SessionStore(store)
         self.rooms = rooms
         self.facilitation = facilitation
         self.retention_days = retention_days
-        # Participation figures counted in memory reach the database through this, so a
-        # deleted room's figures are written (then deleted) before its data goes.
-        self.flush_activity = flush_activity
+        # `storing` is called before a room's data is read or deleted, so participation
+        # figures counted in memory are written (then deleted) with it.
+        self.hooks = hooks or RoomHooks()
         self._purger: asyncio.Task[None] | None = None
-        facilitation.on_phase_change = self._phase_changed
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -276,7 +278,7 @@ class Sessions:
             author=author,
         )
 
-    async def _phase_changed(self, room: Room, claims: Claims, old: str, before: bytes) -> None:
+    async def phase_changed(self, room: Room, claims: Claims, old: str, before: bytes) -> None:
         """Automatic snapshots: the board before every phase change, and when it closes."""
         new = room.settings["phase"]
         if new == CLOSED_PHASE:
@@ -439,8 +441,7 @@ class Sessions:
         """Close the room's sockets, unload it and delete everything stored about it."""
         await self.rooms.evict(room_id, CLOSE_ROOM_NOT_FOUND, "room deleted")
         try:
-            if self.flush_activity is not None:
-                await self.flush_activity()
+            await self.hooks.storing(room_id)
             await self.store.delete_room(room_id)
         except BaseException:
             self.rooms.deleted.discard(room_id)
@@ -462,8 +463,7 @@ class Sessions:
 
     async def room_data(self, record: RoomRecord) -> dict[str, Any]:
         """Everything stored about a room, for the lab's data-protection duties."""
-        if self.flush_activity is not None:
-            await self.flush_activity()
+        await self.hooks.storing(record.id)
         room_id = record.id
         people = await self.store.list_participants(room_id)
         names = {p.id: p.name for p in people}

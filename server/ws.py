@@ -1,21 +1,22 @@
 """The WebSocket endpoint: a thin asyncio shell around `Room` and the pure codec.
 
-One connection's life: accept, authenticate (token for this room, not removed), acquire
-the room (the shared board, or the participant's private board at `.../private`), join,
-then read frames — decode, hand to the room — until the client leaves or breaks a rule.
-Every way out ends in `leave` + `release`, so awareness is always cleaned up.
+One connection's life: accept, verify the token (for this room), the `authenticated` hook
+(a removed participant is refused), acquire the room (the shared board, or the
+participant's private board at `.../private`), join and the `joined` hook, then read
+frames — decode, hand to the room — until the client leaves or the room refuses a message.
+Every way out ends in `leave`, the `left` hook and `release`, so presence is always
+cleaned up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
 from starlette.websockets import WebSocket
 
 from server.crdt.errors import ProtocolError
-from server.crdt.messages import EMPTY_UPDATE, SyncStep2, SyncUpdate, decode_message
+from server.crdt.messages import decode_message
 from server.crdt.rules import OBSERVER, Rejected
 from server.logs import connection_logger
 from server.metrics import Metrics
@@ -29,7 +30,8 @@ from server.rooms.connection import (
     CLOSE_TRY_AGAIN_LATER,
     Connection,
 )
-from server.rooms.facilitation import hello_message, rejected_message
+from server.rooms.facilitation import rejected_message
+from server.rooms.hooks import Refused
 from server.rooms.manager import RoomNotFound, private_board_id
 from server.rooms.room import Room
 from server.services import services_of
@@ -64,12 +66,14 @@ async def room_socket(websocket: WebSocket) -> None:
         await websocket.close(CLOSE_FORBIDDEN, "observers have no private board")
         return
     board_id = private_board_id(room_id, claims.participant) if private else room_id
+    hooks = services.rooms.hooks
     try:
-        if await services.facilitation.is_removed(room_id, claims.participant):
-            log.warning("refused a removed participant", extra={"room": room_id})
-            await websocket.close(CLOSE_FORBIDDEN, "participant removed")
-            return
+        await hooks.authenticated(room_id, claims)
         room = await services.rooms.acquire(board_id)
+    except Refused as exc:
+        log.warning("refused a connection: %s", exc.message, extra={"room": room_id})
+        await websocket.close(CLOSE_FORBIDDEN, exc.message)
+        return
     except RoomNotFound:
         await websocket.close(CLOSE_ROOM_NOT_FOUND, "room not found")
         return
@@ -89,27 +93,16 @@ async def room_socket(websocket: WebSocket) -> None:
         log=conn_log,
     )
     room.join(connection)
-    services.activity.connected(room_id, claims.participant)
     writer = asyncio.ensure_future(connection.run_writer())
     reader: asyncio.Task[None] | None = None
     # Everything after the join is inside the cleanup: a failure anywhere (a database read
-    # below, a bug) must never leave a dead connection in the room, which would then never
-    # unload.
+    # in a hook, a bug) must never leave a dead connection in the room, which would then
+    # never unload.
     try:
-        if not private:
-            connection.send(hello_message(claims, room))
-            if claims.role != OBSERVER:
-                connection.send(await services.facilitation.votes_message(room, claims.participant))
+        await hooks.joined(room, connection, claims)
         conn_log.info("connected (%d in room)", len(room.connections))
         reader = asyncio.ensure_future(
-            _read_frames(
-                websocket,
-                room,
-                connection,
-                settings.max_message_size,
-                lambda: services.activity.edited(room_id, claims.participant),
-                services.metrics,
-            )
+            _read_frames(websocket, room, connection, settings.max_message_size, services.metrics)
         )
         # The writer ends first when the connection is closed on the server's initiative
         # (a rule broken, a slow client): then there is nothing left to read.
@@ -121,7 +114,7 @@ async def room_socket(websocket: WebSocket) -> None:
     finally:
         # Leave first, so the others see this person go even if the close below waits.
         room.leave(connection)
-        services.activity.disconnected(room_id, claims.participant)
+        hooks.left(room, connection.identity)
         services.rooms.release(room)
         if reader is not None:
             reader.cancel()
@@ -138,7 +131,6 @@ async def _read_frames(
     room: Room,
     connection: Connection,
     max_size: int,
-    edited: Callable[[], None],
     metrics: Metrics,
 ) -> None:
     received, errors = metrics.received, metrics.errors
@@ -160,25 +152,31 @@ async def _read_frames(
                 return
             message = decode_message(data)
             received[type(message).__name__].inc()
-            room.receive(connection, message)
-            if isinstance(message, SyncUpdate | SyncStep2) and message.update != EMPTY_UPDATE:
-                edited()
+            refusal = room.receive(connection, message)
         except ProtocolError as exc:
-            connection.log.warning("rejected: %s", exc)
-            errors.labels("bad_message").inc()
-            connection.close_soon(CLOSE_BAD_MESSAGE, exc.reason)
-            return
-        except Rejected as exc:
-            # The client's document now holds a change the room refused: it must start over
-            # with a fresh one, so the socket closes after telling it why.
-            connection.log.warning("update rejected (%s): %s", exc.rule, exc)
-            errors.labels(f"rejected_{exc.rule}").inc()
-            connection.close_soon(
-                exc.close_code, exc.reason, last_words=rejected_message(exc.rule, str(exc))
-            )
+            _refuse(connection, exc, metrics)
             return
         except Exception:
             connection.log.exception("unexpected error while handling a message")
             errors.labels("internal").inc()
             connection.close_soon(CLOSE_INTERNAL_ERROR, "internal error")
             return
+        if refusal is not None:
+            _refuse(connection, refusal.error, metrics)
+            return
+
+
+def _refuse(connection: Connection, error: ProtocolError | Rejected, metrics: Metrics) -> None:
+    """Close a connection whose message the room did not accept (nothing of it changed)."""
+    if isinstance(error, Rejected):
+        # The client's document now holds a change the room refused: it must start over
+        # with a fresh one, so the socket closes after telling it why.
+        connection.log.warning("update rejected (%s): %s", error.rule, error)
+        metrics.errors.labels(f"rejected_{error.rule}").inc()
+        connection.close_soon(
+            error.close_code, error.reason, last_words=rejected_message(error.rule, str(error))
+        )
+        return
+    connection.log.warning("rejected: %s", error)
+    metrics.errors.labels("bad_message").inc()
+    connection.close_soon(CLOSE_BAD_MESSAGE, error.reason)

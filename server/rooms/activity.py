@@ -12,8 +12,17 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
+from server.crdt.awareness import Identity
+from server.ids import room_of_board
+from server.rooms.hooks import RoomHooks
 from server.storage.store import ActivityDelta, Store
+
+if TYPE_CHECKING:
+    from server.rooms.connection import Connection
+    from server.rooms.room import Room
+    from server.tokens import Claims
 
 log = logging.getLogger("koprade.activity")
 
@@ -29,7 +38,9 @@ class _Person:
     last_seen: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-class Activity:
+class Activity(RoomHooks):
+    """Listens to `joined`, `left` and `changed`; writes its figures when asked (`storing`)."""
+
     def __init__(self, store: Store, *, flush_seconds: float = FLUSH_SECONDS) -> None:
         self._store = store
         self._flush_seconds = flush_seconds
@@ -54,13 +65,29 @@ class Activity:
 
     def disconnected(self, room_id: str, participant: str) -> None:
         person = self._person(room_id, participant)
-        person.open_connections = max(0, person.open_connections - 1)
+        if person.open_connections == 0:
+            return  # never counted as connected (its join failed half-way)
+        person.open_connections -= 1
         if person.open_connections == 0:
             person.seconds += time.monotonic() - person.since
         person.last_seen = datetime.now(UTC)
 
     def edited(self, room_id: str, participant: str) -> None:
         self._person(room_id, participant).edits += 1
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    async def joined(self, room: Room, connection: Connection, claims: Claims) -> None:
+        self.connected(room_of_board(room.id), claims.participant)
+
+    def left(self, room: Room, identity: Identity) -> None:
+        self.disconnected(room_of_board(room.id), identity.participant)
+
+    def changed(self, room: Room, by: Identity) -> None:
+        self.edited(room_of_board(room.id), by.participant)
+
+    async def storing(self, room_id: str) -> None:
+        await self.flush()
 
     # -- reading ---------------------------------------------------------------------------
 

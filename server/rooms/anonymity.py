@@ -2,7 +2,7 @@
 
 Switched on: `meta.people` goes, every card's author becomes its pseudonym, named votes'
 voters too, and every held presence state is re-issued with a neutral label under an
-aliased client id (`Room._rebind_presence`), all before the next relay tick. Switched off:
+aliased client id (`RoomProtocol._rebind_presence`), all before the next relay tick. Switched off:
 the names come back in `meta.people` and presence, new cards carry participant ids again,
 and cards written anonymously keep their pseudonyms (nobody learns who wrote them).
 Each connection then gets a new `hello` with the author id it must write from now on.
@@ -28,8 +28,8 @@ async def apply_settings(facilitation: Facilitation, room: Room, changes: dict[s
     # Everything that needs the database first, so the writes below share one tick.
     names = await _names(facilitation.store, room.id)
     tallies_now = await facilitation.shown_tallies(room)
-    with room.doc.transaction(origin=writes.SERVER_ORIGIN):
-        writes.write_meta(room, **changes)  # re-binds presence (Room.refresh_settings)
+    with room.change():
+        writes.write_meta(room, **changes)  # re-binds presence (RoomProtocol.refresh_settings)
         if room.anonymous:
             writes.set_people(room, None)
             writes.anonymize_authors(room)

@@ -21,6 +21,7 @@ from server.crdt.rules import FACILITATOR, OBSERVER, VOTING_PHASE
 from server.errors import ApiError
 from server.rooms import anonymity, writes
 from server.rooms.connection import CLOSE_FORBIDDEN
+from server.rooms.hooks import RoomHooks
 from server.rooms.manager import RoomManager, RoomNotFound, private_board_id
 from server.rooms.room import Room
 from server.storage.store import Store
@@ -46,9 +47,6 @@ def now_ms() -> int:
 
 #: A command's handler gets the command's typed arguments (server/validation.py).
 Handler = Callable[["Facilitation", Room, Claims, Any], Awaitable[dict[str, Any]]]
-#: Called after a phase change with the room, the caller, the old phase and the board's Yjs
-#: state from before the change (server/sessions.py takes automatic snapshots with it).
-PhaseHook = Callable[[Room, Claims, str, bytes], Awaitable[None]]
 _FACILITATOR_COMMANDS: dict[str, Handler] = {}
 _VOTER_COMMANDS: dict[str, Handler] = {}
 
@@ -62,13 +60,14 @@ def _command(name: str, *, facilitator: bool = True) -> Callable[[Handler], Hand
 
 
 class Facilitation:
-    def __init__(self, store: Store, rooms: RoomManager) -> None:
+    def __init__(self, store: Store, rooms: RoomManager, hooks: RoomHooks | None = None) -> None:
         self.store = store
         self.rooms = rooms
+        # `phase_changed` goes to these (automatic snapshots, server/sessions.py).
+        self.hooks = hooks or RoomHooks()
         # room id -> participant -> card -> dots; loaded from the database on first use.
         self._votes: dict[str, dict[str, dict[str, int]]] = {}
         self._removed: dict[str, set[str]] = {}
-        self.on_phase_change: PhaseHook | None = None
 
     def forget(self, room_id: str) -> None:
         """Drop what is cached about a deleted room."""
@@ -143,10 +142,11 @@ class Facilitation:
         if phase not in room.settings["phases"]:
             raise _field_error("phase", f"'{phase}' is not one of this room's phases")
         old = room.settings["phase"]
-        before = room.snapshot() if self.on_phase_change and phase != old else None
+        if phase == old:
+            return {"phase": phase}
+        before = room.snapshot()
         writes.write_meta(room, phase=phase)
-        if self.on_phase_change and before is not None:
-            await self.on_phase_change(room, claims, old, before)
+        await self.hooks.phase_changed(room, claims, old, before)
         return {"phase": phase}
 
     @_command("set_phases")

@@ -1,13 +1,14 @@
-"""The life of a room's document, as a short list of named steps:
+"""Which rooms are in memory: loading, keeping and unloading them, and compacting their logs.
 
-1. **authenticate** — the WebSocket shell checks the token before asking for a room;
-2. **load** — `acquire()` reads the latest snapshot plus later updates from the store, once,
-   however many clients open a brand-new room at the same instant;
-3. **change** — `Room` applies, relays and hands every change to the group-commit writer;
-4. **store** — the writer commits within the commit interval; `_maybe_compact()` merges a
-   long log into a new snapshot;
-5. **unload** — `release()` of the last connection starts the idle timer; `_unload()`
-   flushes the room's pending updates first and only then forgets it.
+- **load** — `acquire()` reads the latest snapshot plus later updates from the store, once,
+  however many clients open a brand-new room at the same instant, then calls the `loaded`
+  hook;
+- **store** — the writer commits within the commit interval and calls the `stored` hook;
+  this manager listens to it and merges a long log into a new snapshot (`_compact`);
+- **unload** — `release()` of the last connection starts the idle timer; `_unload()`
+  flushes the room's pending updates first, then forgets it (the `unloaded` hook).
+
+The whole list of hooks is in `hooks.py`; `server/app.py` wires them.
 """
 
 from __future__ import annotations
@@ -15,17 +16,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 from pycrdt import Doc
 
 from server.crdt.board import new_board
 from server.crdt.pseudonyms import Pseudonyms
-from server.crdt.rules import FACILITATOR
 from server.exports import load_stored_board
+from server.ids import PRIVATE_SEPARATOR, private_board_id, room_of_board
+from server.rooms.hooks import Hooks, RoomHooks
 from server.rooms.room import Room
-from server.rooms.writes import complete_meta
 from server.storage.store import StorageError, Store
 from server.storage.writer import UpdateWriter
 
@@ -33,20 +34,14 @@ log = logging.getLogger("koprade.rooms")
 
 _STOP_TIMEOUT = 30.0
 
-
-#: A participant's private board is stored and loaded as "<room id>/<participant id>".
-PRIVATE_SEPARATOR = "/"
+__all__ = ["PRIVATE_SEPARATOR", "RoomManager", "RoomNotFound", "private_board_id"]
 
 
 class RoomNotFound(Exception):
     pass
 
 
-def private_board_id(room_id: str, participant: str) -> str:
-    return f"{room_id}{PRIVATE_SEPARATOR}{participant}"
-
-
-class RoomManager:
+class RoomManager(RoomHooks):
     def __init__(
         self,
         store: Store,
@@ -55,20 +50,21 @@ class RoomManager:
         compact_after: int,
         idle_seconds: float,
         fanout_interval: float,
-        on_commit: Callable[[float], None] | None = None,
-        on_relay: Callable[[float, int], None] | None = None,
+        hooks: RoomHooks | None = None,
         pseudonyms: Pseudonyms | None = None,
     ) -> None:
         self.store = store
+        # Everything that follows a room's life (server/app.py wires them); without any,
+        # this manager alone, so long logs are still compacted.
+        self.hooks = hooks if hooks is not None else Hooks(self)
         # Stand-ins for participants of anonymous rooms, from the server's secret.
         self.pseudonyms = pseudonyms or Pseudonyms(secrets.token_bytes(32))
         self.writer = UpdateWriter(
             store,
             interval=commit_interval,
-            on_flushed=self._on_flushed,
-            on_committed=on_commit,
+            on_flushed=self.hooks.stored,
+            on_committed=self.hooks.committed,
         )
-        self._on_relay = on_relay
         self._compact_after = compact_after
         self._idle_seconds = idle_seconds
         self._fanout_interval = fanout_interval
@@ -102,13 +98,14 @@ class RoomManager:
             await asyncio.gather(task, return_exceptions=True)
         for room in self.rooms.values():
             room.close()
+            self.hooks.unloaded(room)
         self.rooms.clear()
 
     # -- load ------------------------------------------------------------------------------
 
     async def acquire(self, room_id: str) -> Room:
         """The loaded room, loading it on first use. Raises RoomNotFound."""
-        if room_id.partition(PRIVATE_SEPARATOR)[0] in self.deleted:
+        if room_of_board(room_id) in self.deleted:
             raise RoomNotFound(room_id)
         timer = self._unload_timers.pop(room_id, None)
         if timer is not None:
@@ -147,12 +144,10 @@ class RoomManager:
             commits=self.writer,
             fanout_interval=self._fanout_interval,
             private_owner=private_owner or None,
-            on_relay=self._on_relay,
+            hooks=self.hooks,
             pseudonyms=self.pseudonyms.for_room(board_id),
         )
-        room.number_people(p.id for p in people if p.role != FACILITATOR)
-        if not private_owner:
-            complete_meta(room, record.title, {p.id: p.name for p in people})
+        self.hooks.loaded(room, record, people)
         self.rooms[room_id] = room
         self._last_update_id[room_id] = stored.last_update_id
         log.info(
@@ -181,6 +176,7 @@ class RoomManager:
             return
         del self.rooms[room.id]
         room.close()
+        self.hooks.unloaded(room)
         log.info("room unloaded", extra={"room": room.id})
 
     async def evict(self, room_id: str, close_code: int, reason: str, timeout: float = 5.0) -> None:
@@ -193,11 +189,9 @@ class RoomManager:
         self.deleted.add(room_id)
 
         def boards() -> list[str]:
-            return [key for key in self.rooms if key.partition(PRIVATE_SEPARATOR)[0] == room_id]
+            return [key for key in self.rooms if room_of_board(key) == room_id]
 
-        loads = [
-            f for key, f in self._loading.items() if key.partition(PRIVATE_SEPARATOR)[0] == room_id
-        ]
+        loads = [f for key, f in self._loading.items() if room_of_board(key) == room_id]
         await asyncio.gather(*loads, return_exceptions=True)
         for board_id in boards():
             for connection in list(self.rooms[board_id].connections):
@@ -216,12 +210,13 @@ class RoomManager:
                 await asyncio.sleep(0.01)
             if room is not None:
                 room.close()
+                self.hooks.unloaded(room)
             self._last_update_id.pop(board_id, None)
             log.info("room unloaded for deletion", extra={"room": board_id})
 
     # -- store: compaction -----------------------------------------------------------------
 
-    def _on_flushed(self, room_id: str, last_update_id: int, log_length: int) -> None:
+    def stored(self, room_id: str, last_update_id: int, log_length: int) -> None:
         self._last_update_id[room_id] = last_update_id
         if log_length >= self._compact_after and room_id not in self._compacting:
             room = self.rooms.get(room_id)

@@ -1,7 +1,8 @@
-"""The server's own changes to a board, each one transaction with origin "server".
+"""The server's own changes to a board, each one `Room.change()` (a transaction with origin
+`SERVER_ORIGIN`).
 
-Commands (docs/facilitation.md) change the room only through these; the room's observer
-persists and relays them like any update, and the room re-reads its settings afterwards.
+Commands (docs/facilitation.md) change the room only through these; the room stores and
+relays them like any update, and re-reads its settings afterwards.
 """
 
 from __future__ import annotations
@@ -15,18 +16,16 @@ from server.crdt.meta import meta_map, missing_meta
 from server.crdt.pseudonyms import AUTHOR_PREFIX
 from server.rooms.room import Room
 
-SERVER_ORIGIN = "server"
 _CARD_VALUE_FIELDS = ("x", "y", "color", "author", "cluster", "created")
 
 
 def write_meta(room: Room, **values: Any) -> None:
-    """Set `meta` keys in one transaction (None is stored as null), then re-read the rules."""
+    """Set `meta` keys in one transaction (None is stored as null); the rules follow."""
     meta = meta_map(room.doc)
-    with room.doc.transaction(origin=SERVER_ORIGIN):
+    with room.change():
         for key, value in values.items():
             if key not in meta or meta[key] != value:
                 meta[key] = value
-    room.refresh_settings()
 
 
 def complete_meta(room: Room, title: str, people: dict[str, str]) -> None:
@@ -50,20 +49,19 @@ def set_person(room: Room, participant: str, name: str) -> None:
 def set_people(room: Room, people: dict[str, str] | None) -> None:
     """Replace `meta.people`; None removes it (anonymous mode)."""
     meta = meta_map(room.doc)
-    with room.doc.transaction(origin=SERVER_ORIGIN):
+    with room.change():
         if people is None:
             if "people" in meta:
                 del meta["people"]
         else:
             meta["people"] = people
-    room.refresh_settings()
 
 
 def write_tallies(room: Room, tallies: dict[str, dict[str, Any]] | None) -> None:
     """Make the `votes` map hold exactly these results (None or {}: no results shown)."""
     results = room.doc.get(VOTES, type=Map)
     tallies = _tallies_as_shown(room, tallies or {})
-    with room.doc.transaction(origin=SERVER_ORIGIN):
+    with room.change():
         for card_id in [key for key in results.keys() if key not in tallies]:
             del results[card_id]
         for card_id, value in tallies.items():
@@ -126,7 +124,7 @@ def anonymize_authors(room: Room) -> None:
     The old values are deleted structs: pycrdt's garbage collection drops their content, so
     neither a late joiner nor a restarted server's board carries them (tests/test_anonymity.py).
     """
-    with room.doc.transaction(origin=SERVER_ORIGIN):
+    with room.change():
         for card in room.doc.get(CARDS, type=Map).values():
             if not isinstance(card, Map) or "author" not in card:
                 continue
@@ -143,7 +141,7 @@ def add_cards(room: Room, cards: dict[str, dict[str, Any]]) -> None:
         return
     cards = _as_shown(room, cards)
     target = room.doc.get(CARDS, type=Map)
-    with room.doc.transaction(origin=SERVER_ORIGIN):
+    with room.change():
         for card_id, values in cards.items():
             fields = {key: values[key] for key in _CARD_VALUE_FIELDS if key in values}
             target[card_id] = Map({**fields, "text": Text(str(values.get("text", "")))})
@@ -151,7 +149,7 @@ def add_cards(room: Room, cards: dict[str, dict[str, Any]]) -> None:
 
 def remove_cards(room: Room, card_ids: list[str]) -> None:
     target = room.doc.get(CARDS, type=Map)
-    with room.doc.transaction(origin=SERVER_ORIGIN):
+    with room.change():
         for card_id in card_ids:
             if card_id in target:
                 del target[card_id]
@@ -172,7 +170,7 @@ def replace_board(
     """
     cards = _as_shown(room, cards)
     tallies = _tallies_as_shown(room, tallies)
-    with room.doc.transaction(origin=SERVER_ORIGIN):
+    with room.change():
         _replace_entries(room.doc.get(CARDS, type=Map), cards, _CARD_VALUE_FIELDS, "text")
         _replace_entries(room.doc.get(CLUSTERS, type=Map), clusters, CLUSTER_FIELDS, "title")
         results = room.doc.get(VOTES, type=Map)

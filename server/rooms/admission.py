@@ -1,0 +1,47 @@
+"""Who may come into a room, and what a room and a newcomer are told first.
+
+The hooks (`hooks.py`) that decide a connection's way in: a removed participant is turned
+away, a loaded board is given every setting it lacks and the names of everyone who joined,
+and a newcomer to the shared board is told who it is and what votes it has left.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from server.crdt.rules import FACILITATOR, OBSERVER
+from server.rooms.hooks import Refused, RoomHooks
+from server.rooms.writes import complete_meta
+from server.storage.store import ParticipantRecord, RoomRecord
+
+if TYPE_CHECKING:
+    from server.rooms.connection import Connection
+    from server.rooms.facilitation import Facilitation
+    from server.rooms.room import Room
+    from server.tokens import Claims
+
+
+class Admission(RoomHooks):
+    def __init__(self, facilitation: Facilitation) -> None:
+        self._facilitation = facilitation
+
+    async def authenticated(self, room_id: str, claims: Claims) -> None:
+        if await self._facilitation.is_removed(room_id, claims.participant):
+            raise Refused("removed", "participant removed")
+
+    def loaded(self, room: Room, record: RoomRecord, people: list[ParticipantRecord]) -> None:
+        if room.private_owner is not None:
+            return
+        # Presence numbers of anonymous rooms follow the order people first joined in.
+        room.number_people(p.id for p in people if p.role != FACILITATOR)
+        complete_meta(room, record.title, {p.id: p.name for p in people})
+
+    async def joined(self, room: Room, connection: Connection, claims: Claims) -> None:
+        if room.private_owner is not None:
+            return
+        from server.rooms.facilitation import hello_message  # facilitation imports hooks
+
+        connection.send(hello_message(claims, room))
+        if claims.role != OBSERVER:
+            votes = await self._facilitation.votes_message(room, claims.participant)
+            connection.send(votes)
