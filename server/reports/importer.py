@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar
 
 from pycrdt import Map, Text
 from pydantic import (
@@ -40,7 +40,6 @@ MAX_COORDINATE = 1e9
 MAX_VOTES = 1_000_000
 #: Settings carried over from an export's `meta`; the rest (title, timer, follow-me,
 #: private mode) belongs to the session that was running, not to the board.
-_T = TypeVar("_T")
 IMPORTED_SETTINGS = ("phases", "phase", "locked", "anonymous", "editOthers", "voting", "people")
 
 
@@ -136,9 +135,11 @@ def _export_format(value: Any) -> str:
     return EXPORT_FORMAT
 
 
+_T = TypeVar("_T")
+
 if TYPE_CHECKING:
     #: A field that may be left out (it is None then) but not given as null.
-    Omittable = Optional[_T]  # noqa: UP045 - a generic alias needs the subscript form
+    Omittable: TypeAlias = _T | None
 else:
 
     class Omittable:
