@@ -51,6 +51,10 @@ log "Lint"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 
+log "Types: mypy --strict on server/ and tests/support ([tool.mypy] in pyproject.toml), tsc on web/"
+.venv/bin/mypy
+npm run --prefix web --silent typecheck
+
 log "Tests"
 set +e
 .venv/bin/python -m pytest "$@"

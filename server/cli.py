@@ -13,8 +13,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from server.config import Settings
+
+if TYPE_CHECKING:  # imported where used, so `koprade --help` stays fast
+    from server.storage.store import Store
 
 _DEFAULTS = Settings()
 
@@ -225,7 +229,7 @@ async def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _open_store(args: argparse.Namespace):  # -> Store
+async def _open_store(args: argparse.Namespace) -> Store:
     from server.storage.store import Store
 
     store = Store.for_settings(args.data_dir, args.database_url)

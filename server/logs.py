@@ -60,7 +60,9 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
 
 
-def connection_logger(room: str, participant: str, role: str) -> logging.LoggerAdapter:
+def connection_logger(
+    room: str, participant: str, role: str
+) -> logging.LoggerAdapter[logging.Logger]:
     return logging.LoggerAdapter(
         logging.getLogger("koprade.connection"),
         {"room": room, "participant": participant, "role": role},

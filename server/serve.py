@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
@@ -22,6 +23,7 @@ from server.config import Settings
 from server.datadir_lock import DataDirectoryInUse, DataDirLock
 from server.logs import configure_logging
 from server.rooms.connection import CLOSE_TOO_SLOW, DIRECT_SEND
+from server.services import Services
 from server.serving import DatabaseInUse, ServingClaim
 from server.storage.store import StorageError
 
@@ -169,7 +171,12 @@ class AnnouncingServer(uvicorn.Server):
 
     def _announce_organizer_link(self) -> None:
         """The start page's link with the generated key, as Jupyter prints its token."""
-        services = getattr(self.config.app.state, "koprade", None)
+        # uvicorn types `config.app` as any ASGI app or import string; ours is the Starlette
+        # app `uvicorn_config` built, whose state holds the Services (or not yet).
+        app = self.config.app
+        services: Services | None = (
+            getattr(app.state, "koprade", None) if isinstance(app, Starlette) else None
+        )
         if services is None or not services.organizer.generated:
             return
         base = (services.settings.public_url or self._local_url()).rstrip("/")

@@ -98,12 +98,13 @@ class TokenSigner:
     def verify_invite(self, token: str | None) -> str:
         """The room a valid, unexpired invite is for; raises InvalidToken."""
         data = self._payload(token)
-        if data.get("kind") != "invite" or not isinstance(data.get("room"), str):
+        room = data.get("room")
+        if data.get("kind") != "invite" or not isinstance(room, str):
             raise InvalidToken("not an invite")
         expires = data.get("exp")
         if not isinstance(expires, int) or expires < time.time():
             raise InvalidToken("the invite has expired")
-        return data["room"]
+        return room
 
     def _sign(self, payload_data: dict[str, Any]) -> str:
         payload = json.dumps(payload_data, separators=(",", ":"), ensure_ascii=False).encode()

@@ -15,19 +15,23 @@ ROOT_MAPS = (CARDS, CLUSTERS, VOTES, META)
 EXPORT_FORMAT = "koprade-board"
 EXPORT_VERSION = 2  # 2: room.participants; anonymous rooms export author ""
 
+#: A board: its root types are the maps above (cards and clusters hold maps, meta and votes
+#: plain values), so one type parameter covers them all.
+BoardDoc = Doc[Map[Any]]
+
 CARD_FIELDS = ("x", "y", "color", "author", "cluster", "created")
 CLUSTER_FIELDS = ("x", "y", "w", "h")
 
 
-def new_board() -> Doc:
+def new_board() -> BoardDoc:
     """A document with the board's root maps declared (declaring writes nothing)."""
-    doc: Doc = Doc()
+    doc: BoardDoc = Doc()
     for name in ROOT_MAPS:
         doc.get(name, type=Map)
     return doc
 
 
-def doc_from_updates(updates: list[bytes]) -> Doc:
+def doc_from_updates(updates: list[bytes]) -> BoardDoc:
     doc = new_board()
     for update in updates:
         doc.apply_update(update)
@@ -49,14 +53,14 @@ def _number(value: Any) -> Any:
     return value
 
 
-def board_counts(doc: Doc) -> dict[str, int]:
+def board_counts(doc: BoardDoc) -> dict[str, int]:
     return {
         "cards": len(doc.get(CARDS, type=Map)),
         "clusters": len(doc.get(CLUSTERS, type=Map)),
     }
 
 
-def board_to_json(doc: Doc) -> dict[str, Any]:
+def board_to_json(doc: BoardDoc) -> dict[str, Any]:
     """The board part of a JSON export: cards and clusters sorted by id, meta and votes."""
     cards = []
     for card_id, card in sorted(doc.get(CARDS, type=Map).items()):

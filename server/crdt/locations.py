@@ -260,8 +260,9 @@ class _Placement:
             position = stack[-1]
             struct = self.structs[position]
             ref = _dependency(struct)
+            base: Location | None  # None until the dependency's own location is known
             if ref is None:
-                base: Location | None = (struct.parent_root or "",)
+                base = (struct.parent_root or "",)
             else:
                 base = self.index.find(ref)
                 if base is None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.reports.importer import BoardExport, InvalidExport, import_board, read_export
-from server.reports.model import LANGUAGES, apply_room_rules, build_report
+from server.reports.model import LANGUAGES, apply_room_rules, build_report, json_object
 
 __all__ = [
     "FORMATS",
@@ -100,8 +100,9 @@ def slug(title: str, limit: int = 60) -> str:
 
 def export_filename(export: dict[str, Any], extension: str) -> str:
     """`<title-slug>-<date>.<ext>`, the date being the day the room was created."""
-    room = export.get("room") if isinstance(export.get("room"), dict) else {}
-    created = room.get("created") if isinstance(room.get("created"), str) else ""
+    room = json_object(export.get("room"))
+    created = room.get("created")
+    created = created if isinstance(created, str) else ""
     date = created[:10] if re.match(r"^\d{4}-\d{2}-\d{2}", created) else ""
     stem = slug(str(room.get("title") or ""))
     return f"{stem}-{date}.{extension}" if date else f"{stem}.{extension}"

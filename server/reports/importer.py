@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar
 
-from pycrdt import Doc, Map, Text
+from pycrdt import Map, Text
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     StrictBool,
     StrictStr,
     TypeAdapter,
@@ -25,7 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from server.crdt.board import CARDS, CLUSTERS, EXPORT_FORMAT, META, VOTES
+from server.crdt.board import CARDS, CLUSTERS, EXPORT_FORMAT, META, VOTES, BoardDoc
 from server.crdt.rules import PHASES, is_phase_sequence
 
 READABLE_VERSIONS = (1, 2)
@@ -74,7 +75,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
 
-def _number(low: float, high: float, *, whole: bool = False) -> Any:
+def _number(low: float, high: float, *, whole: bool = False) -> PlainValidator:
     """A JSON number within [low, high] (finite: NaN, ±Infinity and 1e400 are refused)."""
 
     def check(value: Any) -> Any:
@@ -96,17 +97,15 @@ def _number(low: float, high: float, *, whole: bool = False) -> Any:
             return int(value)
         return value
 
-    # `Any` + a plain check: strict int/float unions would name the union member in errors.
-    return Annotated[Any, AfterValidator(check)]
+    # A plain check of the raw value: strict int/float unions would name the union member
+    # in errors. (The annotated type is what the field holds afterwards, for the reader.)
+    return PlainValidator(check)
 
 
-def _text(limit: int, *, empty: bool = True) -> Any:
-    def check(value: str) -> str:
-        if not empty and not value.strip():
-            raise PydanticCustomError("empty", "must not be empty")
-        return value
-
-    return Annotated[StrictStr, Field(max_length=limit), AfterValidator(check)]
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("empty", "must not be empty")
+    return value
 
 
 def _phase_sequence(value: Any) -> list[str]:
@@ -133,65 +132,89 @@ def _readable_version(value: Any) -> int:
 def _export_format(value: Any) -> str:
     if value != EXPORT_FORMAT:
         raise PydanticCustomError("format", f"must be {EXPORT_FORMAT!r}")
-    return value
+    return EXPORT_FORMAT
 
 
-Coordinate = _number(-MAX_COORDINATE, MAX_COORDINATE)
-Id = _text(MAX_ID_LENGTH, empty=False)
-VoteCount = _number(0, MAX_VOTES, whole=True)
+_T = TypeVar("_T")
+
+if TYPE_CHECKING:
+    #: A field that may be left out (it is None then) but not given as null.
+    Omittable: TypeAlias = _T | None
+else:
+
+    class Omittable:
+        """At run time `Omittable[X]` is X itself: pydantic refuses an explicit null, and
+        a field left out keeps its default None (defaults are not validated)."""
+
+        def __class_getitem__(cls, item: Any) -> Any:
+            return item
+
+
+Coordinate = Annotated[float, _number(-MAX_COORDINATE, MAX_COORDINATE)]
+Size = Annotated[float, _number(0, MAX_COORDINATE)]
+Timestamp = Annotated[float, _number(0, 253_402_300_800_000)]  # ms, up to year 9999
+VoteCount = Annotated[int, _number(0, MAX_VOTES, whole=True)]
+Dots = Annotated[int, _number(1, 100, whole=True)]
+Id = Annotated[StrictStr, Field(max_length=MAX_ID_LENGTH), AfterValidator(_not_blank)]
+LongText = Annotated[StrictStr, Field(max_length=MAX_TEXT_LENGTH)]
+Title = Annotated[StrictStr, Field(max_length=MAX_TITLE_LENGTH)]
+Name = Annotated[StrictStr, Field(max_length=MAX_NAME_LENGTH)]
+Color = Annotated[StrictStr, Field(max_length=64)]
+Author = Annotated[StrictStr, Field(max_length=MAX_ID_LENGTH)]
 
 
 class _Card(_Strict):
     id: Id
-    text: _text(MAX_TEXT_LENGTH) = ""
+    text: LongText = ""
     # Optional fields default to None without being checked; an explicit null is refused.
-    x: Coordinate = None
-    y: Coordinate = None
-    color: _text(64) = None
-    author: _text(MAX_ID_LENGTH) = None
-    cluster: Id = None
-    created: _number(0, 253_402_300_800_000) = None
+    x: Omittable[Coordinate] = None
+    y: Omittable[Coordinate] = None
+    color: Omittable[Color] = None
+    author: Omittable[Author] = None
+    cluster: Omittable[Id] = None
+    created: Omittable[Timestamp] = None
 
 
 class _Cluster(_Strict):
     id: Id
-    title: _text(MAX_TEXT_LENGTH) = ""
-    x: Coordinate = None
-    y: Coordinate = None
-    w: _number(0, MAX_COORDINATE) = None
-    h: _number(0, MAX_COORDINATE) = None
+    title: LongText = ""
+    x: Omittable[Coordinate] = None
+    y: Omittable[Coordinate] = None
+    w: Omittable[Size] = None
+    h: Omittable[Size] = None
 
 
 class _Voting(_Strict):
-    perParticipant: _number(1, 100, whole=True) = None
-    perCard: _number(1, 100, whole=True) = None
-    anonymous: StrictBool = None
-    hidden: StrictBool = None
-    state: Literal["open", "closed"] = None
+    perParticipant: Omittable[Dots] = None
+    perCard: Omittable[Dots] = None
+    anonymous: Omittable[StrictBool] = None
+    hidden: Omittable[StrictBool] = None
+    state: Omittable[Literal["open", "closed"]] = None
 
 
 class _Meta(_Strict):
-    phases: Annotated[Any, AfterValidator(_phase_sequence)] = None
+    phases: Omittable[Annotated[list[str], PlainValidator(_phase_sequence)]] = None
     phase: Any = None  # one of the phases: checked against them in read_export
-    locked: StrictBool = None
-    anonymous: StrictBool = None
-    editOthers: StrictBool = None
-    voting: _Voting = None
+    locked: Omittable[StrictBool] = None
+    anonymous: Omittable[StrictBool] = None
+    editOthers: Omittable[StrictBool] = None
+    voting: Omittable[_Voting] = None
     people: Any = None  # read only when the room is not anonymous (see read_export)
 
 
 class _Tally(_Strict):
     count: VoteCount
-    voters: Annotated[dict[Id, VoteCount], Field(max_length=MAX_CARDS)] = None
+    voters: Omittable[Annotated[dict[Id, VoteCount], Field(max_length=MAX_CARDS)]] = None
 
 
 class _Room(_Strict):
-    title: _text(MAX_TITLE_LENGTH) = None
+    title: Omittable[Title] = None
 
 
 class _Export(_Strict):
-    format: Annotated[Any, AfterValidator(_export_format)] = None
-    version: Annotated[Any, AfterValidator(_readable_version)] = None
+    # Always given (read_export passes None for a missing one, which the checks refuse).
+    format: Annotated[str, PlainValidator(_export_format)]
+    version: Annotated[int, PlainValidator(_readable_version)]
     # `room` is optional (templates have none); its title, when there, must be a title.
     room: _Room = _Room()
     clusters: Annotated[list[_Cluster], Field(max_length=MAX_CLUSTERS)] = []
@@ -200,8 +223,8 @@ class _Export(_Strict):
     votes: Annotated[dict[Id, _Tally], Field(max_length=MAX_CARDS)] = {}
 
 
-_PEOPLE = TypeAdapter(
-    Annotated[dict[Id, _text(MAX_NAME_LENGTH)], Field(max_length=MAX_CARDS)],
+_PEOPLE: TypeAdapter[dict[str, str]] = TypeAdapter(
+    Annotated[dict[Id, Name], Field(max_length=MAX_CARDS)],
     config=ConfigDict(strict=True),
 )
 
@@ -259,9 +282,9 @@ def read_export(data: Any) -> BoardExport:
         for card_id, tally in export.votes.items()
     }
     if board.settings.get("anonymous"):
-        for card in board.cards.values():
-            if "author" in card:
-                card["author"] = ""  # as a version 2 export of an anonymous room has it
+        for values in board.cards.values():
+            if "author" in values:
+                values["author"] = ""  # as a version 2 export of an anonymous room has it
         for tally in board.votes.values():
             tally.pop("voters", None)
     return board
@@ -298,7 +321,7 @@ def _settings(meta: _Meta) -> dict[str, Any]:
 
 
 def import_board(
-    doc: Doc,
+    doc: BoardDoc,
     export: dict[str, Any] | BoardExport,
     *,
     settings: bool = True,

@@ -146,6 +146,11 @@ def apply_room_rules(export: dict[str, Any]) -> dict[str, Any]:
 # -- plain values ----------------------------------------------------------------------------
 
 
+def json_object(value: Any) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 def clean_text(value: Any) -> str:
     """A string fit for every format: line ends unified, tabs as spaces, no control chars."""
     if not isinstance(value, str):
@@ -277,15 +282,16 @@ def build_report(export: dict[str, Any], lang: str = "en") -> Report:
     export = apply_room_rules(export)
     lang = lang if lang in LABELS else "en"
     labels = LABELS[lang]
-    room = export.get("room") if isinstance(export.get("room"), dict) else {}
-    meta = export.get("meta") if isinstance(export.get("meta"), dict) else {}
+    room = json_object(export.get("room"))
+    meta = json_object(export.get("meta"))
     people_raw = meta.get("people")
     anonymous = is_anonymous(export)
     # Names come from `meta.people` only; an anonymous room has none (and shows none).
     named_room = not anonymous and isinstance(people_raw, dict)
-    people = {str(k): clean_text(v) for k, v in people_raw.items()} if named_room else {}
+    given_names = json_object(people_raw) if named_room else {}
+    people = {str(k): clean_text(v) for k, v in given_names.items()}
     visible = results_visible(export)
-    votes = export.get("votes") if visible and isinstance(export.get("votes"), dict) else {}
+    votes = json_object(export.get("votes")) if visible else {}
 
     clusters: dict[str, ClusterView] = {}
     for raw in export.get("clusters") or []:
@@ -305,7 +311,8 @@ def build_report(export: dict[str, Any], lang: str = "en") -> Report:
         if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
             continue
         cluster_id = raw.get("cluster") if raw.get("cluster") in clusters else None
-        author_id = raw.get("author") if isinstance(raw.get("author"), str) else ""
+        author = raw.get("author")
+        author_id = author if isinstance(author, str) else ""
         tally = votes.get(raw["id"]) if visible else None
         count: int | None = None
         voters: list[tuple[str, int]] = []

@@ -155,4 +155,6 @@ def board_svg_tree(report: Report, board: L.BoardLayout, embed_font: bool = True
 def render_svg(report: Report) -> bytes:
     board = L.layout_board(report)
     tree = board_svg_tree(report, board)
-    return ET.tostring(tree, encoding="utf-8", xml_declaration=True)
+    # typeshed types tostring's result as Any for any encoding but "unicode"; "utf-8" is bytes.
+    svg: bytes = ET.tostring(tree, encoding="utf-8", xml_declaration=True)
+    return svg

@@ -269,7 +269,12 @@ class SessionStore:
         )
         async with self.store._transaction() as conn:
             rows = (await conn.execute(query)).all()
-        return [VoteRow(r.participant_id, r.card_id, int(r.count), r.updated) for r in rows]
+        # Row resolves `count` to the column at run time (its special-name accessor for
+        # "count" and "index"); its stubs only know tuple.count.
+        return [
+            VoteRow(r.participant_id, r.card_id, int(r.count), r.updated)  # type: ignore[call-overload]
+            for r in rows
+        ]
 
     async def activity_of(self, room_id: str) -> list[ActivityRow]:
         """The stored participation figures of the room, one row per person."""

@@ -9,7 +9,7 @@ INSERT and a full rewrite only happens on compaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -539,7 +539,7 @@ class Store:
             )
         uncounted = sorted(room for room in batch_counts if room not in self._log_lengths)
 
-        def insert_and_count(conn: Connection) -> tuple[list[Any], dict[str, int]]:
+        def insert_and_count(conn: Connection) -> tuple[Sequence[Any], dict[str, int]]:
             inserted = conn.execute(stmt_ret, params).all()
             if not uncounted:
                 return inserted, {}
@@ -700,7 +700,10 @@ class Store:
             )
             found: dict[str, dict[str, int]] = {}
             for row in rows:
-                found.setdefault(row.participant_id, {})[row.card_id] = int(row.count)
+                # Row resolves `count` to the column at run time (its special-name accessor
+                # for "count" and "index"); its stubs only know tuple.count.
+                dots = int(row.count)  # type: ignore[call-overload]
+                found.setdefault(row.participant_id, {})[row.card_id] = dots
         return found
 
     async def set_vote(self, room_id: str, participant_id: str, card_id: str, count: int) -> None:

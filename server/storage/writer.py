@@ -196,8 +196,13 @@ class UpdateWriter:
         """Return once every update enqueued before this call is committed (retrying)."""
         if self._seq <= self._committed_seq:
             return
-        done = asyncio.get_running_loop().create_future()
-        self.when_committed(self._seq, lambda: done.done() or done.set_result(None))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def wake() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        self.when_committed(self._seq, wake)
         await done
 
     async def committed_within(self, seconds: float = COMMIT_WAIT_SECONDS) -> bool:

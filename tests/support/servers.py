@@ -57,7 +57,8 @@ class ApiMixin:
         async with httpx.AsyncClient(base_url=self.url) as http:
             response = await http.post("/api/join", json={"code": code, "name": name, **extra})
         assert response.status_code == 200, response.text
-        return response.json()
+        body: dict[str, Any] = response.json()
+        return body
 
     async def command(self, room: str, token: str, command: str, **args: Any) -> httpx.Response:
         """POST a facilitation command (docs/facilitation.md); the response as it came."""
@@ -77,13 +78,15 @@ class ApiMixin:
                 headers={"authorization": f"Bearer {token}"},
             )
         assert response.status_code == 200, response.text
-        return response.json()
+        body: dict[str, Any] = response.json()
+        return body
 
     async def ok(self, room: str, token: str, command: str, **args: Any) -> dict[str, Any]:
         """A command that must succeed."""
         response = await self.command(room, token, command, **args)
         assert response.status_code == 200, response.text
-        return response.json()
+        body: dict[str, Any] = response.json()
+        return body
 
 
 class InProcessServer(ApiMixin):
@@ -210,7 +213,8 @@ class ServerProcess(ApiMixin):
         """A blocking JSON POST, for tests that drive a synchronous API (Playwright's)."""
         response = httpx.post(self.url + path, json=body, timeout=10)
         response.raise_for_status()
-        return response.json()
+        answer: dict[str, Any] = response.json()
+        return answer
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

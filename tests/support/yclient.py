@@ -38,7 +38,7 @@ class YClient:
         ws_url: str,
         room: str,
         token: str | None,
-        doc: Doc | None = None,
+        doc: Doc[Map[Any]] | None = None,
         *,
         private: bool = False,
     ) -> None:
@@ -48,7 +48,7 @@ class YClient:
         self.participant = _token_subject(token)
         # Koprade's own messages (type 100), decoded: hello, votes, rejected.
         self.messages: list[dict[str, Any]] = []
-        self.doc: Doc = doc if doc is not None else Doc()
+        self.doc: Doc[Map[Any]] = doc if doc is not None else Doc()
         self.awareness = Awareness(self.doc)
         self.ws: ClientConnection | None = None
         self.synced = asyncio.Event()
@@ -143,7 +143,7 @@ class YClient:
         found = [m for m in self.messages if m.get("type") == kind]
         return found[-1] if found else None
 
-    def card(self, text: str, x: float = 0, y: float = 0, **fields: Any) -> Map:
+    def card(self, text: str, x: float = 0, y: float = 0, **fields: Any) -> Map[Any]:
         """A new card of the board contract, authored by this client's participant (as the
         latest `hello` says: its pseudonym in an anonymous room)."""
         hello = self.last_message("hello") or {}
@@ -176,11 +176,11 @@ class YClient:
     # -- board helpers ---------------------------------------------------------------------
 
     @property
-    def cards(self) -> Map:
+    def cards(self) -> Map[Any]:
         return self.doc.get("cards", type=Map)
 
     @property
-    def clusters(self) -> Map:
+    def clusters(self) -> Map[Any]:
         return self.doc.get("clusters", type=Map)
 
     def board(self) -> dict[str, Any]:
@@ -211,7 +211,7 @@ def _token_subject(token: str | None) -> str:
         return ""
 
 
-def card(text: str, x: float = 0, y: float = 0, **fields: Any) -> Map:
+def card(text: str, x: float = 0, y: float = 0, **fields: Any) -> Map[Any]:
     from pycrdt import Text
 
     return Map({"text": Text(text), "x": x, "y": y, "color": "#ffd966", **fields})
