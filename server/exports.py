@@ -19,15 +19,12 @@ from server.crdt.board import (
     new_board,
 )
 from server.crdt.meta import missing_meta
+from server.errors import Unavailable
 from server.ids import new_code, new_participant_id, new_room_id
 from server.reports.importer import BoardExport, import_board
 from server.reports.model import apply_room_rules
 from server.storage.store import CodeTaken, RoomRecord, Store
-
-
-def iso(moment: datetime) -> str:
-    """ISO 8601 in UTC with milliseconds and a Z, as in docs/protocol.md."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+from server.timestamps import iso
 
 
 async def load_stored_board(store: Store, room_id: str) -> Doc:
@@ -107,8 +104,11 @@ def hide_people(doc: Doc) -> None:
             del meta["people"]
 
 
-class NoCodeAvailable(Exception):
+class NoCodeAvailable(Unavailable):
     """Every join code drawn was taken (a clash among ~10^9 codes, many times in a row)."""
+
+    def __init__(self) -> None:
+        super().__init__("no_code_available", "could not allocate a join code, try again")
 
 
 async def create_room_record(store: Store, title: str, attempts: int = 20) -> RoomRecord:
@@ -122,7 +122,7 @@ async def create_room_record(store: Store, title: str, attempts: int = 20) -> Ro
         except CodeTaken:
             continue  # a clash among ~10^9 codes: draw again
         return candidate
-    raise NoCodeAvailable
+    raise NoCodeAvailable()
 
 
 async def import_room(

@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket
 from server.crdt.errors import ProtocolError
 from server.crdt.messages import EMPTY_UPDATE, SyncStep2, SyncUpdate, decode_message
 from server.crdt.rules import OBSERVER, Rejected
+from server.ids import private_board_id
 from server.logs import connection_logger
 from server.metrics import Metrics
 from server.rooms.connection import (
@@ -30,7 +31,7 @@ from server.rooms.connection import (
     Connection,
 )
 from server.rooms.facilitation import hello_message, rejected_message
-from server.rooms.manager import RoomNotFound, private_board_id
+from server.rooms.manager import RoomNotFound
 from server.rooms.room import Room
 from server.services import services_of
 from server.storage.store import StorageError

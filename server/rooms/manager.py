@@ -24,6 +24,7 @@ from server.crdt.board import new_board
 from server.crdt.pseudonyms import Pseudonyms
 from server.crdt.rules import FACILITATOR
 from server.exports import load_stored_board
+from server.ids import PRIVATE_SEPARATOR
 from server.rooms.room import Room
 from server.rooms.writes import complete_meta
 from server.storage.store import StorageError, Store
@@ -34,16 +35,8 @@ log = logging.getLogger("koprade.rooms")
 _STOP_TIMEOUT = 30.0
 
 
-#: A participant's private board is stored and loaded as "<room id>/<participant id>".
-PRIVATE_SEPARATOR = "/"
-
-
 class RoomNotFound(Exception):
     pass
-
-
-def private_board_id(room_id: str, participant: str) -> str:
-    return f"{room_id}{PRIVATE_SEPARATOR}{participant}"
 
 
 class RoomManager:
