@@ -298,7 +298,7 @@ async def _export(args: argparse.Namespace) -> int:
 async def _import(args: argparse.Namespace) -> int:
     from server import safejson
     from server.crdt.settings import MAX_TITLE_LENGTH
-    from server.exports import import_room
+    from server.creation import import_room
     from server.fields import MAX_NAME_LENGTH
     from server.reports import InvalidExport, read_export
     from server.tokens import TokenSigner, load_or_create_secret

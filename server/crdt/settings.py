@@ -109,7 +109,7 @@ def read_settings(doc: Doc) -> RoomSettings:
         edit_others=bool(stored.get("editOthers", default.edit_others)),
         private=bool(stored.get("private", default.private)),
         follow_me=follow_me if isinstance(follow_me, str) else None,
-        timer=dict(timer) if isinstance(timer, dict) else dict(STOPPED_TIMER),
+        timer=dict(timer) if isinstance(timer, dict) and timer else dict(STOPPED_TIMER),
         voting=Voting.from_meta(stored.get("voting")),
         people=dict(people) if isinstance(people, dict) else None,
     )

@@ -10,8 +10,8 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from server.creation import NoCodeAvailable
 from server.errors import NotFound
-from server.exports import NoCodeAvailable
 from server.http import validation
 from server.http.auth import facilitator_claims, has_organizer_key, room_record
 from server.http.requests import base_url, json_body

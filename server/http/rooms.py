@@ -13,8 +13,8 @@ from starlette.responses import JSONResponse
 
 from server import insight
 from server.crdt.board import board_counts
+from server.creation import create_room_record
 from server.errors import DomainError, Gone, NotFound, Refused, Unauthenticated
-from server.exports import create_room_record
 from server.http import validation
 from server.http.auth import (
     check_organizer_key,

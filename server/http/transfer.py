@@ -13,7 +13,7 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server import exports
+from server import creation, exports
 from server.errors import Invalid
 from server.http import validation
 from server.http.auth import check_organizer_key, facilitator_claims, room_record
@@ -69,7 +69,7 @@ async def import_room(request: Request) -> JSONResponse:
             "invalid_field", "the export has no room title: give ?title=", field="room.title"
         )
     name = params.name or "Facilitator"
-    record, participant = await exports.import_room(services.store, board, title, name)
+    record, participant = await creation.import_room(services.store, board, title, name)
     log.info(
         "room imported (%d cards, %d clusters)",
         len(board.cards),
