@@ -60,6 +60,36 @@ class Voting:
 
 
 @dataclass(frozen=True, slots=True)
+class Timer:
+    """The room's countdown (`meta.timer`): running until `ends_at` (ms since the epoch),
+    paused with `remaining_ms` left, or stopped; `duration_ms` is what it was set to."""
+
+    state: str | None = STOPPED_TIMER["state"]
+    ends_at: float | None = STOPPED_TIMER["endsAt"]
+    remaining_ms: float | None = STOPPED_TIMER["remainingMs"]
+    duration_ms: float | None = STOPPED_TIMER["durationMs"]
+
+    @classmethod
+    def from_meta(cls, stored: Any) -> Timer:
+        values = stored if isinstance(stored, dict) and stored else STOPPED_TIMER
+        return cls(
+            state=values.get("state"),
+            ends_at=values.get("endsAt"),
+            remaining_ms=values.get("remainingMs"),
+            duration_ms=values.get("durationMs", 0),
+        )
+
+    def to_meta(self) -> dict[str, Any]:
+        """The plain value stored in `meta.timer` and sent in command replies."""
+        return {
+            "state": self.state,
+            "endsAt": self.ends_at,
+            "remainingMs": self.remaining_ms,
+            "durationMs": self.duration_ms,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class RoomSettings:
     """Everything of `meta` the server reads; defaults for whatever is missing."""
 
@@ -71,8 +101,7 @@ class RoomSettings:
     edit_others: bool = True
     private: bool = False
     follow_me: str | None = None
-    #: The timer as stored (`state`, `endsAt`, `remainingMs`, `durationMs`); a copy.
-    timer: dict[str, Any] = field(default_factory=lambda: dict(STOPPED_TIMER))
+    timer: Timer = field(default_factory=Timer)
     voting: Voting = field(default_factory=Voting)
     #: participant id -> name; None in anonymous rooms (and before anyone joined).
     people: dict[str, str] | None = None
@@ -109,7 +138,7 @@ def read_settings(doc: Doc) -> RoomSettings:
         edit_others=bool(stored.get("editOthers", default.edit_others)),
         private=bool(stored.get("private", default.private)),
         follow_me=follow_me if isinstance(follow_me, str) else None,
-        timer=dict(timer) if isinstance(timer, dict) and timer else dict(STOPPED_TIMER),
+        timer=Timer.from_meta(timer),
         voting=Voting.from_meta(stored.get("voting")),
         people=dict(people) if isinstance(people, dict) else None,
     )

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from server.crdt.awareness import Identity
 from server.crdt.messages import encode_koprade
-from server.crdt.meta import STOPPED_TIMER
 from server.crdt.rules import FACILITATOR, OBSERVER, VOTING_PHASE
+from server.crdt.settings import Timer
 from server.errors import Conflict, Invalid, Malformed, NotFound, Refused, Unavailable
 from server.fields import MAX_TIMER_SECONDS
 from server.ids import private_board_id
@@ -204,37 +205,35 @@ class Facilitation:
     @_command("timer")
     async def _timer(self, room: Room, claims: Claims, body: arguments.Timer) -> dict[str, Any]:
         action = body.action
-        timer = dict(room.settings.timer)
+        timer = room.settings.timer
         now = now_ms()
-        state = timer.get("state")
+        state = timer.state
         if action == "start":
             seconds = _seconds(body, low=1)
-            timer = {
-                "state": "running",
-                "endsAt": now + seconds * 1000,
-                "remainingMs": None,
-                "durationMs": seconds * 1000,
-            }
+            timer = Timer("running", now + seconds * 1000, None, seconds * 1000)
         elif action == "pause" and state == "running":
-            remaining = max(0, int(timer["endsAt"]) - now)
-            timer.update(state="paused", endsAt=None, remainingMs=remaining)
+            remaining = max(0, int(timer.ends_at) - now)  # type: ignore[arg-type]
+            timer = replace(timer, state="paused", ends_at=None, remaining_ms=remaining)
         elif action == "resume" and state == "paused":
-            timer.update(state="running", endsAt=now + int(timer["remainingMs"]), remainingMs=None)
+            ends_at = now + int(timer.remaining_ms)  # type: ignore[arg-type]
+            timer = replace(timer, state="running", ends_at=ends_at, remaining_ms=None)
         elif action == "add" and state in ("running", "paused"):
             delta = _seconds(body, low=-MAX_TIMER_SECONDS) * 1000
             if state == "running":
-                timer["endsAt"] = max(now, int(timer["endsAt"]) + delta)
+                ends_at = max(now, int(timer.ends_at) + delta)  # type: ignore[arg-type]
+                timer = replace(timer, ends_at=ends_at)
             else:
-                timer["remainingMs"] = max(0, int(timer["remainingMs"]) + delta)
-            timer["durationMs"] = max(0, int(timer.get("durationMs") or 0) + delta)
+                remaining = max(0, int(timer.remaining_ms) + delta)  # type: ignore[arg-type]
+                timer = replace(timer, remaining_ms=remaining)
+            timer = replace(timer, duration_ms=max(0, int(timer.duration_ms or 0) + delta))
         elif action == "stop":
-            timer = {**STOPPED_TIMER, "durationMs": timer.get("durationMs", 0)}
+            timer = replace(Timer(), duration_ms=timer.duration_ms)
         elif action in ("pause", "resume", "add"):
             raise Conflict("timer_state", f"cannot {action} a timer that is {state}")
         else:
             raise _field_error("action", "'action' must be start, pause, resume, add or stop")
-        writes.write_meta(room, timer=timer)
-        return {"timer": timer}
+        writes.write_meta(room, timer=timer.to_meta())
+        return {"timer": timer.to_meta()}
 
     # -- silent brainstorming ------------------------------------------------------------------
 
