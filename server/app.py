@@ -7,15 +7,13 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import Route, WebSocketRoute
 
-from server import access_api, api, transfer
 from server.config import Settings
 from server.crdt.pseudonyms import Pseudonyms
-from server.error_handlers import STORAGE_ERRORS, internal_error, storage_unavailable
-from server.errors import ApiError
+from server.http.errors import exception_handlers
+from server.http.routes import routes
+from server.http.web import SecurityHeaders, find_web_dist
 from server.metrics import Metrics
 from server.organizer import OrganizerAccess
 from server.rooms.activity import Activity
@@ -25,11 +23,8 @@ from server.rooms.hooks import Hooks
 from server.rooms.manager import RoomManager
 from server.services import Services
 from server.sessions import Sessions
-from server.sessions_api import session_routes
 from server.storage.store import Store
 from server.tokens import TokenSigner, load_or_create_secret
-from server.web import SecurityHeaders, find_web_dist, web_routes
-from server.ws import room_socket
 
 log = logging.getLogger("koprade.app")
 
@@ -60,7 +55,7 @@ def create_app(settings: Settings) -> Starlette:
         activity,  # joined, left, changed: participation figures; storing: writes them
         Admission(facilitation),  # authenticated, loaded, joined: who may come in
         rooms,  # stored: compaction
-        sessions,  # phase_changed: automatic snapshots
+        sessions.snapshots,  # phase_changed: automatic snapshots
         metrics,  # relayed, committed
     )
     services = Services(
@@ -97,35 +92,10 @@ def create_app(settings: Settings) -> Starlette:
             await store.close()
             log.info("stopped; all accepted updates are stored")
 
-    routes = [
-        Route("/healthz", api.healthz),
-        Route("/metrics", api.metrics),
-        Route("/api/rooms", api.create_room, methods=["POST"]),
-        Route("/api/rooms/import", transfer.import_room_endpoint, methods=["POST"]),
-        Route("/api/join", api.join_room, methods=["POST"]),
-        Route("/api/rooms/{room_id}", api.room_summary, methods=["GET"]),
-        Route("/api/rooms/{room_id}/export", transfer.export_room, methods=["GET"]),
-        Route("/api/rooms/{room_id}/commands", api.run_command, methods=["POST"]),
-        Route("/api/rooms/{room_id}/participants", api.list_participants, methods=["GET"]),
-        Route("/api/rooms/{room_id}/invites", api.create_invite, methods=["POST"]),
-        Route("/api/rooms/{room_id}/insight", api.room_insight, methods=["GET"]),
-        Route("/api/stats", api.lab_stats, methods=["GET"]),
-        Route("/api/organizer", access_api.organizer_status, methods=["GET"]),
-        Route("/api/rooms/{room_id}/code", access_api.change_code, methods=["POST"]),
-        *session_routes(),
-        WebSocketRoute("/ws/rooms/{room_id}", room_socket),
-        WebSocketRoute("/ws/rooms/{room_id}/private", room_socket),
-        *web_routes(find_web_dist()),
-    ]
     app = Starlette(
-        routes=routes,
+        routes=routes(find_web_dist()),
         middleware=[Middleware(SecurityHeaders)],
-        exception_handlers={
-            ApiError: api.api_error_handler,
-            HTTPException: api.http_error,
-            **dict.fromkeys(STORAGE_ERRORS, storage_unavailable),
-            Exception: internal_error,
-        },
+        exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
     app.state.koprade = services

@@ -238,7 +238,7 @@ async def _open_store(args: argparse.Namespace) -> Store:
 
 
 async def _list_rooms(args: argparse.Namespace) -> int:
-    from server.exports import iso
+    from server.timestamps import iso
 
     store = await _open_store(args)
     try:
@@ -301,7 +301,9 @@ async def _export(args: argparse.Namespace) -> int:
 
 async def _import(args: argparse.Namespace) -> int:
     from server import safejson
-    from server.exports import import_room
+    from server.crdt.settings import MAX_TITLE_LENGTH
+    from server.creation import import_room
+    from server.fields import MAX_NAME_LENGTH
     from server.reports import InvalidExport, read_export
     from server.tokens import TokenSigner, load_or_create_secret
 
@@ -315,8 +317,8 @@ async def _import(args: argparse.Namespace) -> int:
         where = f" ({exc.field})" if isinstance(exc, InvalidExport) else ""
         print(f"koprade: {args.file} is not a board export{where}: {exc}", file=sys.stderr)
         return 1
-    title = " ".join((args.title or board.title).split())[:200]
-    name = " ".join(args.name.split())[:60] or "Facilitator"
+    title = " ".join((args.title or board.title).split())[:MAX_TITLE_LENGTH]
+    name = " ".join(args.name.split())[:MAX_NAME_LENGTH] or "Facilitator"
     if not title:
         print("koprade: the export has no room title: give --title", file=sys.stderr)
         return 1
@@ -338,8 +340,8 @@ async def _import(args: argparse.Namespace) -> int:
 
 async def _purge(args: argparse.Namespace) -> int:
     """Delete closed rooms whose last activity is older than the retention period."""
-    from server.exports import iso
-    from server.sessions import closed_rooms_past_retention
+    from server.sessions.retention import closed_rooms_past_retention
+    from server.timestamps import iso
 
     if args.retention_days <= 0:
         print(

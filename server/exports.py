@@ -16,18 +16,11 @@ from server.crdt.board import (
     META,
     board_to_json,
     doc_from_updates,
-    new_board,
 )
 from server.crdt.meta import missing_meta
-from server.ids import new_code, new_participant_id, new_room_id
-from server.reports.importer import BoardExport, import_board
 from server.reports.model import apply_room_rules
-from server.storage.store import CodeTaken, RoomRecord, Store
-
-
-def iso(moment: datetime) -> str:
-    """ISO 8601 in UTC with milliseconds and a Z, as in docs/protocol.md."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+from server.storage.store import RoomRecord, Store
+from server.timestamps import iso
 
 
 async def load_stored_board(store: Store, room_id: str) -> Doc:
@@ -105,39 +98,3 @@ def hide_people(doc: Doc) -> None:
     if "people" in meta:
         with doc.transaction():
             del meta["people"]
-
-
-class NoCodeAvailable(Exception):
-    """Every join code drawn was taken (a clash among ~10^9 codes, many times in a row)."""
-
-
-async def create_room_record(store: Store, title: str, attempts: int = 20) -> RoomRecord:
-    """A new room with a fresh id and join code; raises NoCodeAvailable."""
-    for _ in range(attempts):
-        candidate = RoomRecord(
-            id=new_room_id(), code=new_code(), title=title, created=datetime.now(UTC)
-        )
-        try:
-            await store.create_room(candidate)
-        except CodeTaken:
-            continue  # a clash among ~10^9 codes: draw again
-        return candidate
-    raise NoCodeAvailable
-
-
-async def import_room(
-    store: Store, board: BoardExport, title: str, facilitator_name: str
-) -> tuple[RoomRecord, str]:
-    """A new room holding an imported board, and its facilitator (the importer).
-
-    The board is stored as the room's first update, before anyone can know its code; the
-    room's settings are completed (title, defaults, names) when it is first loaded.
-    Returns the room and the facilitator's participant id.
-    """
-    doc = new_board()
-    import_board(doc, board)
-    record = await create_room_record(store, title)
-    participant = new_participant_id()
-    await store.add_participant(record.id, participant, facilitator_name, "facilitator")
-    await store.append_updates([(record.id, doc.get_update())])
-    return record, participant

@@ -34,7 +34,10 @@ def is_room_id(value: str) -> bool:
     return bool(ROOM_ID_PATTERN.match(value))
 
 
-#: A participant's private board is stored and loaded as "<room id>/<participant id>".
+# -- boards: a room's shared board and its participants' private boards ----------------------
+
+#: A participant's private board (silent brainstorming) is stored and loaded as
+#: "<room id>/<participant id>"; the shared board's id is the room's.
 PRIVATE_SEPARATOR = "/"
 
 
@@ -45,3 +48,8 @@ def private_board_id(room_id: str, participant: str) -> str:
 def room_of_board(board_id: str) -> str:
     """The room a board belongs to: itself, or the room of a private board."""
     return board_id.partition(PRIVATE_SEPARATOR)[0]
+
+
+def private_owner(board_id: str) -> str | None:
+    """The participant whose private board this is; None for a room's shared board."""
+    return board_id.partition(PRIVATE_SEPARATOR)[2] or None

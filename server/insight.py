@@ -17,11 +17,12 @@ from typing import Any
 from pycrdt import Doc, Map
 
 from server.crdt.board import CARDS
-from server.crdt.meta import read_meta
 from server.crdt.pseudonyms import Pseudonyms
 from server.crdt.rules import OBSERVER, PARTICIPANT
-from server.exports import iso, load_stored_board
+from server.crdt.settings import read_settings
+from server.exports import load_stored_board
 from server.storage.store import ParticipantRecord, Store
+from server.timestamps import iso
 
 
 def equality(counts: list[int]) -> dict[str, Any]:
@@ -70,8 +71,8 @@ class RoomFigures:
 
 
 def room_insight(figures: RoomFigures) -> dict[str, Any]:
-    settings = read_meta(figures.doc)
-    anonymous = bool(settings.get("anonymous"))
+    settings = read_settings(figures.doc)
+    anonymous = settings.anonymous
     cards = cards_by_author(figures.doc, figures.pseudonyms)
     rows = []
     for person in figures.people:
@@ -95,7 +96,7 @@ def room_insight(figures: RoomFigures) -> dict[str, Any]:
     contributors = [row["cards"] for row in rows if row["role"] == PARTICIPANT]
     return {
         "anonymous": anonymous,
-        "phase": settings.get("phase"),
+        "phase": settings.phase,
         "participants": rows,
         "totals": {
             "participants": len(contributors),

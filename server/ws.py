@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket
 from server.crdt.errors import ProtocolError
 from server.crdt.messages import decode_message
 from server.crdt.rules import OBSERVER, Rejected
+from server.ids import private_board_id
 from server.logs import connection_logger
 from server.metrics import Metrics
 from server.rooms.connection import (
@@ -32,7 +33,7 @@ from server.rooms.connection import (
 )
 from server.rooms.facilitation import rejected_message
 from server.rooms.hooks import Refused
-from server.rooms.manager import RoomNotFound, private_board_id
+from server.rooms.manager import RoomNotFound
 from server.rooms.room import Room
 from server.services import services_of
 from server.storage.store import StorageError

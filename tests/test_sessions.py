@@ -19,7 +19,7 @@ from pycrdt import Doc, Map, Text
 
 from server.config import Settings
 from server.crdt.board import board_to_json
-from server.sessions import builtin_templates, localized
+from server.sessions.templates import builtin_templates, localized
 from tests.support.cli import koprade
 from tests.support.servers import InProcessServer
 from tests.support.yclient import YClient, card, wait_until

@@ -1,4 +1,5 @@
-"""The room settings in the board's `meta` map (docs/facilitation.md): defaults and reading.
+"""The room settings in the board's `meta` map (docs/facilitation.md): the defaults a room
+starts with and completes (reading them as a typed value: `server/crdt/settings.py`).
 
 Only the server writes `meta`; these helpers are pure over a pycrdt `Doc`.
 """
@@ -10,7 +11,7 @@ from typing import Any
 from pycrdt import Doc, Map
 
 from server.crdt.board import META
-from server.crdt.rules import PHASES, Rules
+from server.crdt.rules import PHASES
 
 DEFAULT_VOTING: dict[str, Any] = {
     "perParticipant": 5,
@@ -59,25 +60,3 @@ def missing_meta(doc: Doc, title: str, people: dict[str, str]) -> dict[str, Any]
 
 def meta_map(doc: Doc) -> Map:
     return doc.get(META, type=Map)
-
-
-def read_meta(doc: Doc) -> dict[str, Any]:
-    """The settings with defaults for anything missing (older rooms, partial writes)."""
-    stored = meta_map(doc).to_py() or {}
-    settings = default_meta(str(stored.get("title", "")))
-    settings.update(stored)
-    voting = dict(DEFAULT_VOTING)
-    if isinstance(stored.get("voting"), dict):
-        voting.update(stored["voting"])
-    settings["voting"] = voting
-    return settings
-
-
-def rules_from_meta(settings: dict[str, Any]) -> Rules:
-    return Rules(
-        phase=str(settings.get("phase", PHASES[0])),
-        locked=bool(settings.get("locked")),
-        edit_others=bool(settings.get("editOthers")),
-        private=bool(settings.get("private")),
-        anonymous=bool(settings.get("anonymous")),
-    )

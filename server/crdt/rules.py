@@ -44,6 +44,7 @@ def is_phase_sequence(value: object) -> bool:
 
 
 VOTING_PHASE = "vote"
+CLOSED_PHASE = "closed"
 
 _MOVE_FIELDS = frozenset({"x", "y", "cluster"})
 _EDIT_FIELDS = frozenset({"text", "color"})

@@ -28,13 +28,13 @@ from pydantic_core import PydanticCustomError
 
 from server.crdt.board import CARDS, CLUSTERS, EXPORT_FORMAT, META, VOTES, BoardDoc
 from server.crdt.rules import PHASES, is_phase_sequence
+from server.crdt.settings import MAX_TITLE_LENGTH
 
 READABLE_VERSIONS = (1, 2)
 MAX_CARDS = 5000
 MAX_CLUSTERS = 1000
 MAX_ID_LENGTH = 128
 MAX_TEXT_LENGTH = 10_000
-MAX_TITLE_LENGTH = 200
 MAX_NAME_LENGTH = 200
 MAX_COORDINATE = 1e9
 MAX_VOTES = 1_000_000

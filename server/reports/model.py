@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from server import timestamps
+
 DEFAULT_CARD_COLOR = "#ffe27a"
 _HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
 # Characters XML 1.0 cannot hold (and that no report wants): C0 controls but tab and newline,
@@ -174,10 +176,7 @@ def card_color(value: Any) -> str:
 
 def iso_ms(ms: int | None) -> str:
     """ISO 8601 (UTC, milliseconds, Z) of a ms-since-epoch timestamp; "" when unknown."""
-    if ms is None:
-        return ""
-    moment = datetime.fromtimestamp(ms / 1000, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return "" if ms is None else timestamps.iso_ms(ms)
 
 
 def human_time(ms: int | None) -> str:

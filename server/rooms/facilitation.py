@@ -11,18 +11,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
-from server import validation as arguments
 from server.crdt.awareness import Identity
 from server.crdt.messages import encode_koprade
-from server.crdt.meta import STOPPED_TIMER
 from server.crdt.rules import FACILITATOR, OBSERVER, VOTING_PHASE
-from server.errors import ApiError
+from server.crdt.settings import Timer
+from server.errors import Conflict, Invalid, Malformed, NotFound, Refused, Unavailable
+from server.fields import MAX_TIMER_SECONDS
+from server.ids import private_board_id
 from server.rooms import anonymity, writes
+from server.rooms import commands as arguments
 from server.rooms.connection import CLOSE_FORBIDDEN
 from server.rooms.hooks import RoomHooks
-from server.rooms.manager import RoomManager, RoomNotFound, private_board_id
+from server.rooms.manager import RoomManager, RoomNotFound
 from server.rooms.room import Room
 from server.storage.store import Store
 from server.tokens import Claims
@@ -30,8 +33,8 @@ from server.tokens import Claims
 log = logging.getLogger("koprade.facilitation")
 
 
-def _field_error(field: str, message: str) -> ApiError:
-    return ApiError(422, "invalid_field", message, field=field)
+def _field_error(field: str, message: str) -> Invalid:
+    return Invalid("invalid_field", message, field=field)
 
 
 def _seconds(body: arguments.Timer, *, low: int) -> int:
@@ -45,7 +48,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-#: A command's handler gets the command's typed arguments (server/validation.py).
+#: A command's handler gets the command's typed arguments (server/rooms/commands.py).
 Handler = Callable[["Facilitation", Room, Claims, Any], Awaitable[dict[str, Any]]]
 _FACILITATOR_COMMANDS: dict[str, Handler] = {}
 _VOTER_COMMANDS: dict[str, Handler] = {}
@@ -91,25 +94,25 @@ class Facilitation:
     # -- commands ----------------------------------------------------------------------------
 
     def authorize(self, claims: Claims, name: str) -> None:
-        """Raise ApiError unless `claims` may run the command `name` (a known command)."""
+        """Raise a DomainError unless `claims` may run the command `name` (a known command)."""
         if name in _FACILITATOR_COMMANDS:
             if claims.role != FACILITATOR:
-                raise ApiError(403, "facilitator_only", f"only facilitators can {name}")
+                raise Refused("facilitator_only", f"only facilitators can {name}")
         elif name in _VOTER_COMMANDS:
             if claims.role == OBSERVER:
-                raise ApiError(403, "observer", "observers cannot vote")
+                raise Refused("observer", "observers cannot vote")
         else:
-            raise ApiError(400, "unknown_command", f"unknown command {name!r}")
+            raise Malformed("unknown_command", f"unknown command {name!r}")
 
     async def run(self, claims: Claims, body: arguments.Command) -> dict[str, Any]:
-        """Check and apply one command with its typed arguments; raises ApiError."""
+        """Check and apply one command with its typed arguments; raises a DomainError."""
         name = body.command
         self.authorize(claims, name)
         handler = _FACILITATOR_COMMANDS.get(name) or _VOTER_COMMANDS[name]
         try:
             room = await self.rooms.acquire(claims.room)
         except RoomNotFound as exc:
-            raise ApiError(404, "room_not_found", "no such room") from exc
+            raise NotFound("room_not_found", "no such room") from exc
         try:
             result = await handler(self, room, claims, body)
             await self._stored(name)
@@ -125,8 +128,7 @@ class Facilitation:
         commit that works; the caller is told it is not stored yet.
         """
         if not await self.rooms.writer.committed_within():
-            raise ApiError(
-                503,
+            raise Unavailable(
                 "storage_unavailable",
                 f"{name}: done, but not stored yet (the database is failing); it is stored "
                 "and shown to everyone as soon as the database works again",
@@ -139,9 +141,9 @@ class Facilitation:
         self, room: Room, claims: Claims, body: arguments.SetPhase
     ) -> dict[str, Any]:
         phase = body.phase
-        if phase not in room.settings["phases"]:
+        if phase not in room.settings.phases:
             raise _field_error("phase", f"'{phase}' is not one of this room's phases")
-        old = room.settings["phase"]
+        old = room.settings.phase
         if phase == old:
             return {"phase": phase}
         before = room.snapshot()
@@ -154,8 +156,8 @@ class Facilitation:
         self, room: Room, claims: Claims, body: arguments.SetPhases
     ) -> dict[str, Any]:
         phases = body.phases
-        if room.settings["phase"] not in phases:
-            raise ApiError(409, "last_phase_missing", "the current phase must stay in the sequence")
+        if room.settings.phase not in phases:
+            raise Conflict("last_phase_missing", "the current phase must stay in the sequence")
         writes.write_meta(room, phases=phases)
         return {"phases": phases}
 
@@ -190,7 +192,7 @@ class Facilitation:
         if participant == claims.participant:
             raise _field_error("participant", "you cannot remove yourself")
         if not await self.store.remove_participant(room.id, participant):
-            raise ApiError(404, "participant_not_found", "no such participant in this room")
+            raise NotFound("participant_not_found", "no such participant in this room")
         self._removed.setdefault(room.id, set()).add(participant)
         boards = [room, self.rooms.rooms.get(private_board_id(room.id, participant))]
         for board in boards:
@@ -203,37 +205,35 @@ class Facilitation:
     @_command("timer")
     async def _timer(self, room: Room, claims: Claims, body: arguments.Timer) -> dict[str, Any]:
         action = body.action
-        timer = dict(room.settings.get("timer") or STOPPED_TIMER)
+        timer = room.settings.timer
         now = now_ms()
-        state = timer.get("state")
+        state = timer.state
         if action == "start":
             seconds = _seconds(body, low=1)
-            timer = {
-                "state": "running",
-                "endsAt": now + seconds * 1000,
-                "remainingMs": None,
-                "durationMs": seconds * 1000,
-            }
+            timer = Timer("running", now + seconds * 1000, None, seconds * 1000)
         elif action == "pause" and state == "running":
-            remaining = max(0, int(timer["endsAt"]) - now)
-            timer.update(state="paused", endsAt=None, remainingMs=remaining)
+            remaining = max(0, int(timer.ends_at) - now)  # type: ignore[arg-type]
+            timer = replace(timer, state="paused", ends_at=None, remaining_ms=remaining)
         elif action == "resume" and state == "paused":
-            timer.update(state="running", endsAt=now + int(timer["remainingMs"]), remainingMs=None)
+            ends_at = now + int(timer.remaining_ms)  # type: ignore[arg-type]
+            timer = replace(timer, state="running", ends_at=ends_at, remaining_ms=None)
         elif action == "add" and state in ("running", "paused"):
-            delta = _seconds(body, low=-arguments.MAX_TIMER_SECONDS) * 1000
+            delta = _seconds(body, low=-MAX_TIMER_SECONDS) * 1000
             if state == "running":
-                timer["endsAt"] = max(now, int(timer["endsAt"]) + delta)
+                ends_at = max(now, int(timer.ends_at) + delta)  # type: ignore[arg-type]
+                timer = replace(timer, ends_at=ends_at)
             else:
-                timer["remainingMs"] = max(0, int(timer["remainingMs"]) + delta)
-            timer["durationMs"] = max(0, int(timer.get("durationMs") or 0) + delta)
+                remaining = max(0, int(timer.remaining_ms) + delta)  # type: ignore[arg-type]
+                timer = replace(timer, remaining_ms=remaining)
+            timer = replace(timer, duration_ms=max(0, int(timer.duration_ms or 0) + delta))
         elif action == "stop":
-            timer = {**STOPPED_TIMER, "durationMs": timer.get("durationMs", 0)}
+            timer = replace(Timer(), duration_ms=timer.duration_ms)
         elif action in ("pause", "resume", "add"):
-            raise ApiError(409, "timer_state", f"cannot {action} a timer that is {state}")
+            raise Conflict("timer_state", f"cannot {action} a timer that is {state}")
         else:
             raise _field_error("action", "'action' must be start, pause, resume, add or stop")
-        writes.write_meta(room, timer=timer)
-        return {"timer": timer}
+        writes.write_meta(room, timer=timer.to_meta())
+        return {"timer": timer.to_meta()}
 
     # -- silent brainstorming ------------------------------------------------------------------
 
@@ -282,7 +282,7 @@ class Facilitation:
     async def votes_message(self, room: Room, participant: str) -> bytes:
         """The participant's own dots and remaining budget, as a message-100 frame."""
         mine = dict((await self._room_votes(room.id)).get(participant, {}))
-        budget = int(room.settings["voting"]["perParticipant"])
+        budget = int(room.settings.voting.per_participant)
         return encode_koprade(
             {
                 "type": "votes",
@@ -293,7 +293,7 @@ class Facilitation:
         )
 
     def _tallies(self, room: Room, votes: dict[str, dict[str, int]]) -> dict[str, dict[str, Any]]:
-        named = not room.settings["voting"]["anonymous"]
+        named = not room.settings.voting.anonymous
         tallies: dict[str, dict[str, Any]] = {}
         for participant, cards in votes.items():
             for card_id, count in cards.items():
@@ -310,8 +310,7 @@ class Facilitation:
         return self._tallies(room, votes) if self._results_visible(room) else None
 
     def _results_visible(self, room: Room) -> bool:
-        voting = room.settings["voting"]
-        return not voting["hidden"] or voting["state"] == "closed"
+        return room.settings.voting.results_visible
 
     async def _publish(self, room: Room, participants: list[str]) -> None:
         """Results into the board when they may be seen; each voter's own dots to them."""
@@ -325,30 +324,30 @@ class Facilitation:
     async def _change_vote(
         self, room: Room, claims: Claims, card_id: str, delta: int
     ) -> dict[str, Any]:
-        voting = room.settings["voting"]
-        if room.settings["phase"] != VOTING_PHASE:
-            raise ApiError(409, "wrong_phase", "voting is only possible in the vote phase")
-        if voting["state"] != "open":
-            raise ApiError(409, "voting_closed", "the facilitator has closed the vote")
+        voting = room.settings.voting
+        if room.settings.phase != VOTING_PHASE:
+            raise Conflict("wrong_phase", "voting is only possible in the vote phase")
+        if voting.state != "open":
+            raise Conflict("voting_closed", "the facilitator has closed the vote")
         votes = await self._room_votes(room.id)
         mine = votes.setdefault(claims.participant, {})
         current = mine.get(card_id, 0)
         if delta > 0:
             if room.card_author(card_id) is None:
-                raise ApiError(404, "card_not_found", "no such card on the board")
-            if sum(mine.values()) >= int(voting["perParticipant"]):
-                raise ApiError(409, "no_votes_left", "you have used all your votes")
-            if current >= int(voting["perCard"]):
-                raise ApiError(409, "card_limit", "you cannot give this card more votes")
+                raise NotFound("card_not_found", "no such card on the board")
+            if sum(mine.values()) >= int(voting.per_participant):
+                raise Conflict("no_votes_left", "you have used all your votes")
+            if current >= int(voting.per_card):
+                raise Conflict("card_limit", "you cannot give this card more votes")
         elif current == 0:
-            raise ApiError(409, "no_vote_to_remove", "you have no vote on this card")
+            raise Conflict("no_vote_to_remove", "you have no vote on this card")
         await self.store.set_vote(room.id, claims.participant, card_id, current + delta)
         if current + delta:
             mine[card_id] = current + delta
         else:
             del mine[card_id]
         await self._publish(room, [claims.participant])
-        budget = int(voting["perParticipant"])
+        budget = int(voting.per_participant)
         return {"mine": dict(mine), "remaining": budget - sum(mine.values())}
 
     @_command("vote", facilitator=False)
@@ -364,8 +363,8 @@ class Facilitation:
         self, room: Room, claims: Claims, body: arguments.VotingRules
     ) -> dict[str, Any]:
         if any(cards for cards in (await self._room_votes(room.id)).values()):
-            raise ApiError(409, "votes_cast", "reset the votes before changing the rules")
-        voting = dict(room.settings["voting"])
+            raise Conflict("votes_cast", "reset the votes before changing the rules")
+        voting = room.settings.voting.to_meta()
         for key in ("perParticipant", "perCard", "anonymous", "hidden"):
             if (value := getattr(body, key)) is not None:
                 voting[key] = value
@@ -375,7 +374,7 @@ class Facilitation:
         return {"voting": voting}
 
     async def _set_voting_state(self, room: Room, state: str) -> dict[str, Any]:
-        voting = {**room.settings["voting"], "state": state}
+        voting = room.settings.voting.with_state(state).to_meta()
         writes.write_meta(room, voting=voting)
         await self._publish(room, [])
         return {"voting": voting}
@@ -404,9 +403,9 @@ class Facilitation:
         voters = self._voters(room)
         await self.store.delete_votes(room.id)
         self._votes[room.id] = {}
-        writes.write_meta(room, voting={**room.settings["voting"], "state": "open"})
+        writes.write_meta(room, voting=room.settings.voting.with_state("open").to_meta())
         await self._publish(room, voters)
-        return {"voting": room.settings["voting"]}
+        return {"voting": room.settings.voting.to_meta()}
 
     def _voters(self, room: Room) -> list[str]:
         return sorted(

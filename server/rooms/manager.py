@@ -24,7 +24,7 @@ from pycrdt import Doc
 from server.crdt.board import new_board
 from server.crdt.pseudonyms import Pseudonyms
 from server.exports import load_stored_board
-from server.ids import PRIVATE_SEPARATOR, private_board_id, room_of_board
+from server.ids import PRIVATE_SEPARATOR, room_of_board
 from server.rooms.hooks import Hooks, RoomHooks
 from server.rooms.room import Room
 from server.storage.store import StorageError, Store
@@ -33,8 +33,6 @@ from server.storage.writer import UpdateWriter
 log = logging.getLogger("koprade.rooms")
 
 _STOP_TIMEOUT = 30.0
-
-__all__ = ["PRIVATE_SEPARATOR", "RoomManager", "RoomNotFound", "private_board_id"]
 
 
 class RoomNotFound(Exception):

@@ -52,9 +52,9 @@ from server.crdt.messages import (
     encode_sync_step2,
     encode_update,
 )
-from server.crdt.meta import read_meta, rules_from_meta
 from server.crdt.pseudonyms import RoomPseudonyms
 from server.crdt.rules import FACILITATOR, Rejected, Rules, check_update
+from server.crdt.settings import RoomSettings, read_settings
 from server.crdt.yupdate import DecodedUpdate, decode_update, refuse_unsupported_content
 
 log = logging.getLogger("koprade.room")
@@ -135,7 +135,7 @@ class RoomProtocol(Generic[P]):
         # A participant's private board (silent brainstorming) has no settings of its own:
         # its owner may always write cards there.
         self.private_owner = private_owner
-        self.settings: dict[str, Any] = {}
+        self.settings = RoomSettings()
         self.rules = Rules()
         self.anonymous = False
         # Which mode the held awareness states are bound in (None until awareness exists).
@@ -329,9 +329,9 @@ class RoomProtocol(Generic[P]):
 
     def refresh_settings(self) -> None:
         """Re-read `meta` after the server changed it (nobody else can)."""
-        self.settings = read_meta(self.doc)
-        self.rules = rules_from_meta(self.settings)
-        self.anonymous = bool(self.settings.get("anonymous"))
+        self.settings = read_settings(self.doc)
+        self.rules = self.settings.rules()
+        self.anonymous = self.settings.anonymous
         if self._presence_anonymous is not None and self._presence_anonymous != self.anonymous:
             self._rebind_presence()
 

@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Protocol
 
 from pycrdt import Awareness, Doc
 
@@ -30,6 +30,7 @@ from server.crdt.locations import LocationIndex
 from server.crdt.messages import EMPTY_UPDATE, Message, SyncStep2, SyncUpdate
 from server.crdt.pseudonyms import Pseudonyms, RoomPseudonyms
 from server.crdt.rules import Rules
+from server.crdt.settings import RoomSettings
 from server.rooms.connection import Connection
 from server.rooms.hooks import RoomHooks
 from server.rooms.protocol import Outgoing, Refusal, RoomProtocol, ToPeer
@@ -95,7 +96,7 @@ class Room:
         return self.protocol.doc
 
     @property
-    def settings(self) -> dict[str, Any]:
+    def settings(self) -> RoomSettings:
         return self.protocol.settings
 
     @property

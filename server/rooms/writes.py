@@ -11,12 +11,10 @@ from typing import Any
 
 from pycrdt import Map, Text
 
-from server.crdt.board import CARDS, CLUSTER_FIELDS, CLUSTERS, VOTES
+from server.crdt.board import CARD_FIELDS, CARDS, CLUSTER_FIELDS, CLUSTERS, VOTES
 from server.crdt.meta import meta_map, missing_meta
 from server.crdt.pseudonyms import AUTHOR_PREFIX
 from server.rooms.room import Room
-
-_CARD_VALUE_FIELDS = ("x", "y", "color", "author", "cluster", "created")
 
 
 def write_meta(room: Room, **values: Any) -> None:
@@ -39,8 +37,7 @@ def set_person(room: Room, participant: str, name: str) -> None:
     """A new participant's name in `meta.people` (not while the room is anonymous)."""
     if room.anonymous:
         return
-    people = room.settings.get("people")
-    people = dict(people) if isinstance(people, dict) else {}
+    people = dict(room.settings.people or {})
     if people.get(participant) != name:
         people[participant] = name
         write_meta(room, people=people)
@@ -75,7 +72,7 @@ def read_cards(room: Room) -> dict[str, dict[str, Any]]:
     for card_id, card in room.doc.get(CARDS, type=Map).items():
         if not isinstance(card, Map):
             continue
-        values = {key: card[key] for key in _CARD_VALUE_FIELDS if key in card}
+        values = {key: card[key] for key in CARD_FIELDS if key in card}
         values["text"] = str(card.get("text", ""))
         found[card_id] = values
     return found
@@ -143,7 +140,7 @@ def add_cards(room: Room, cards: dict[str, dict[str, Any]]) -> None:
     target = room.doc.get(CARDS, type=Map)
     with room.change():
         for card_id, values in cards.items():
-            fields = {key: values[key] for key in _CARD_VALUE_FIELDS if key in values}
+            fields = {key: values[key] for key in CARD_FIELDS if key in values}
             target[card_id] = Map({**fields, "text": Text(str(values.get("text", "")))})
 
 
@@ -163,7 +160,7 @@ def replace_board(
 ) -> None:
     """Make the board's cards, clusters and vote results equal to these, in one transaction.
 
-    A restore (server/sessions.py) keeps history: cards and clusters not in the target are
+    A restore (server/sessions/snapshots.py) keeps history: cards and clusters not in the target are
     deleted, missing ones created with their old ids, and of the others only the fields
     that differ are written. `meta` (the room's settings) is left alone; in an anonymous
     room the restored cards' authors are pseudonyms (`shown_author`).
@@ -171,7 +168,7 @@ def replace_board(
     cards = _as_shown(room, cards)
     tallies = _tallies_as_shown(room, tallies)
     with room.change():
-        _replace_entries(room.doc.get(CARDS, type=Map), cards, _CARD_VALUE_FIELDS, "text")
+        _replace_entries(room.doc.get(CARDS, type=Map), cards, CARD_FIELDS, "text")
         _replace_entries(room.doc.get(CLUSTERS, type=Map), clusters, CLUSTER_FIELDS, "title")
         results = room.doc.get(VOTES, type=Map)
         for card_id in [key for key in results.keys() if key not in tallies]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
+from server.ids import room_of_board
 from server.storage.schema import (
     activity,
     participants,
@@ -76,11 +77,6 @@ class ActivityRow:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _board_of(board_id: str) -> str:
-    """The room a stored document belongs to (private boards are "<room>/<participant>")."""
-    return board_id.partition("/")[0]
 
 
 class SessionStore:
@@ -252,7 +248,7 @@ class SessionStore:
                 )
             for query in sources:
                 for board_id, moment in (await conn.execute(query)).all():
-                    room_id = _board_of(board_id)
+                    room_id = room_of_board(board_id)
                     if moment is None or room_id not in found:
                         continue
                     record, latest = found[room_id]

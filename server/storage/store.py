@@ -33,6 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from server.ids import private_board_id, room_of_board
 from server.storage import schema
 from server.storage.commit_thread import EngineThread
 from server.storage.schema import (
@@ -423,7 +424,7 @@ class Store:
             await conn.execute(delete(room_updates).where(room_updates.c.room_id == room_id))
             await conn.execute(delete(room_snapshots).where(room_snapshots.c.room_id == room_id))
             # Private documents (silent brainstorming) are stored as "<room>/<participant>".
-            private_docs = f"{room_id}/%"
+            private_docs = private_board_id(room_id, "%")
             await conn.execute(
                 delete(room_updates).where(room_updates.c.room_id.like(private_docs))
             )
@@ -438,7 +439,7 @@ class Store:
             )
             await conn.execute(delete(participants).where(participants.c.room_id == room_id))
             await conn.execute(delete(rooms).where(rooms.c.id == room_id))
-        for key in [k for k in self._log_lengths if k.partition("/")[0] == room_id]:
+        for key in [k for k in self._log_lengths if room_of_board(k) == room_id]:
             del self._log_lengths[key]
 
     # -- participants ----------------------------------------------------------------
@@ -732,7 +733,7 @@ class Store:
 
     async def private_documents(self, room_id: str) -> list[str]:
         """Ids of the stored private boards of a room ("<room>/<participant>")."""
-        pattern = f"{room_id}/%"
+        pattern = private_board_id(room_id, "%")
         async with self._transaction() as conn:
             logged = select(room_updates.c.room_id).where(room_updates.c.room_id.like(pattern))
             snapshotted = select(room_snapshots.c.room_id).where(

@@ -1,4 +1,5 @@
-"""The request models (server/validation.py) and the bounded JSON parser (server/safejson.py)."""
+"""The request models (server/http/validation.py), the command models (server/rooms/commands.py)
+and the bounded JSON parser (server/safejson.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ import math
 
 import pytest
 
-from server import safejson, validation
-from server.errors import ApiError
-from server.rooms import facilitation
+from server import safejson
+from server.errors import DomainError
+from server.http import validation
+from server.http.errors import status_of
+from server.rooms import commands, facilitation
 
 
 def test_every_command_has_a_model_and_a_handler() -> None:
     handlers = set(facilitation._FACILITATOR_COMMANDS) | set(facilitation._VOTER_COMMANDS)
-    assert handlers == validation.COMMANDS
+    assert handlers == commands.COMMANDS
 
 
 @pytest.mark.parametrize(
@@ -37,29 +40,29 @@ def test_every_command_has_a_model_and_a_handler() -> None:
     ],
 )
 def test_bad_command_arguments_name_their_field(body: dict, field: str) -> None:
-    with pytest.raises(ApiError) as raised:
-        validation.command(body)
-    assert (raised.value.status, raised.value.error) == (422, "invalid_field")
+    with pytest.raises(DomainError) as raised:
+        commands.command(body)
+    assert (status_of(raised.value), raised.value.slug) == (422, "invalid_field")
     assert raised.value.extra["field"] == field
     assert raised.value.message.startswith(f"'{field}' ")
 
 
 def test_whole_floats_are_whole_numbers() -> None:
-    timer = validation.command({"command": "timer", "action": "start", "seconds": 60.0})
-    assert isinstance(timer, validation.Timer) and timer.seconds == 60
+    timer = commands.command({"command": "timer", "action": "start", "seconds": 60.0})
+    assert isinstance(timer, commands.Timer) and timer.seconds == 60
 
 
 def test_text_is_folded_and_bounded() -> None:
     room = validation.validated(validation.CreateRoom, {"title": "  Mobility \n for   seniors "})
     assert room.title == "Mobility for seniors"
     for title in ("   ", "t" * 201, 5, None):
-        with pytest.raises(ApiError):
+        with pytest.raises(DomainError):
             validation.validated(validation.CreateRoom, {"title": title})
 
 
 @pytest.mark.parametrize("value", ["²", "\u0661", "1.0", "-1", "", " 1", "1" * 19])
 def test_snapshot_ids_are_ascii_digits(value: str) -> None:
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(DomainError) as raised:
         validation.snapshot_id(value)
     assert raised.value.extra["field"] == "snapshot"
     assert validation.snapshot_id("42") == 42

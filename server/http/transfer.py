@@ -13,16 +13,12 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server import validation
-from server.api import (
-    check_organizer_key,
-    facilitator_claims,
-    json_body,
-    new_room_body,
-    room_record,
-)
-from server.errors import ApiError
-from server.exports import NoCodeAvailable, export_json, import_room
+from server import creation, exports
+from server.errors import Invalid
+from server.http import validation
+from server.http.auth import check_organizer_key, facilitator_claims, room_record
+from server.http.requests import json_body
+from server.http.rooms import new_room_body
 from server.reports import FORMATS, LANGUAGES, InvalidExport, export_filename, read_export, render
 from server.services import services_of
 
@@ -44,9 +40,9 @@ async def export_room(request: Request) -> Response:
     if snapshot is None:
         doc = await services.rooms.board(room_id)
     else:
-        _, doc = await services.sessions.snapshot_doc(room_id, validation.snapshot_id(snapshot))
+        _, doc = await services.sessions.snapshots.doc(room_id, validation.snapshot_id(snapshot))
     # Read the board here, in the event loop; draw the picture formats in a thread.
-    export = export_json(record, doc, participants)
+    export = exports.export_json(record, doc, participants)
     content = await asyncio.to_thread(render, fmt, export, lang)
     spec = FORMATS[fmt]
     filename = export_filename(export, spec.extension)
@@ -57,7 +53,7 @@ async def export_room(request: Request) -> Response:
     )
 
 
-async def import_room_endpoint(request: Request) -> JSONResponse:
+async def import_room(request: Request) -> JSONResponse:
     """A new room from a JSON export; the importer becomes its facilitator (201)."""
     services = services_of(request)
     data = await json_body(request, limit=MAX_IMPORT_BYTES)
@@ -65,20 +61,15 @@ async def import_room_endpoint(request: Request) -> JSONResponse:
     try:
         board = read_export(data)
     except InvalidExport as exc:
-        raise ApiError(422, "invalid_field", exc.message, field=exc.field) from exc
+        raise Invalid("invalid_field", exc.message, field=exc.field) from exc
     params = validation.validated(validation.ImportParams, dict(request.query_params))
     title = params.title or board.title
     if not title:
-        raise ApiError(
-            422, "invalid_field", "the export has no room title: give ?title=", field="room.title"
+        raise Invalid(
+            "invalid_field", "the export has no room title: give ?title=", field="room.title"
         )
     name = params.name or "Facilitator"
-    try:
-        record, participant = await import_room(services.store, board, title, name)
-    except NoCodeAvailable as exc:
-        raise ApiError(
-            503, "no_code_available", "could not allocate a join code, try again"
-        ) from exc
+    record, participant = await creation.import_room(services.store, board, title, name)
     log.info(
         "room imported (%d cards, %d clusters)",
         len(board.cards),

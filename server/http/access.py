@@ -1,6 +1,6 @@
-"""HTTP endpoints of access: the start page's organizer-key status, and a room's new join code.
+"""Access: the start page's organizer-key status, a room's new join code, and invites.
 
-Contract: docs/protocol.md ("Organizer key", "Changing the join code").
+Contract: docs/protocol.md ("Organizer key", "Changing the join code", section 1).
 """
 
 from __future__ import annotations
@@ -10,8 +10,11 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from server.api import base_url, facilitator_claims, has_organizer_key
-from server.errors import ApiError
+from server.creation import NoCodeAvailable
+from server.errors import NotFound
+from server.http import validation
+from server.http.auth import facilitator_claims, has_organizer_key, room_record
+from server.http.requests import base_url, json_body
 from server.ids import new_code
 from server.services import services_of
 from server.storage.store import CodeTaken
@@ -42,11 +45,26 @@ async def change_code(request: Request) -> JSONResponse:
         code = new_code()
         try:
             if not await services.store.change_code(room_id, code):
-                raise ApiError(404, "room_not_found", "no such room")
+                raise NotFound("room_not_found", "no such room")
         except CodeTaken:
             continue  # a clash among ~10^9 codes: draw again
         break
     else:
-        raise ApiError(503, "no_code_available", "could not allocate a join code, try again")
+        raise NoCodeAvailable()
     log.info("join code changed", extra={"room": room_id, "code": code})
     return JSONResponse({"code": code, "join_url": f"{base_url(request, services)}/join/{code}"})
+
+
+async def create_invite(request: Request) -> JSONResponse:
+    """A link that makes whoever opens it a co-facilitator of the room."""
+    services = services_of(request)
+    room_id = request.path_params["room_id"]
+    await facilitator_claims(request, services, room_id)
+    validation.validated(validation.CreateInvite, await json_body(request))
+    record = await room_record(services, room_id)
+    invite = services.signer.issue_invite(room_id)
+    base = base_url(request, services)
+    return JSONResponse(
+        {"invite": invite, "invite_url": f"{base}/join/{record.code}#invite={invite}"},
+        status_code=201,
+    )

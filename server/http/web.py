@@ -1,4 +1,4 @@
-"""Serving the browser client (web/dist) with strict security headers."""
+"""The browser client (web/dist): its pages and assets, with strict security headers."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ SECURITY_HEADERS = [
 
 def find_web_dist() -> Path | None:
     """The built client: inside the installed package, else web/dist of a checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "web_dist", here.parent / "web" / "dist"):
+    package = Path(__file__).resolve().parent.parent  # server/
+    for candidate in (package / "web_dist", package.parent / "web" / "dist"):
         if (candidate / "index.html").is_file():
             return candidate
     return None

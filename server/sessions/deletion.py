@@ -1,0 +1,42 @@
+"""Deleting a room with everything stored about it (docs/data-protection.md)."""
+
+from __future__ import annotations
+
+import logging
+
+from server.rooms.connection import CLOSE_ROOM_NOT_FOUND
+from server.rooms.facilitation import Facilitation
+from server.rooms.hooks import RoomHooks
+from server.rooms.manager import RoomManager
+from server.storage.store import Store
+
+log = logging.getLogger("koprade.sessions")
+
+
+class RoomDeletion:
+    def __init__(
+        self,
+        store: Store,
+        rooms: RoomManager,
+        facilitation: Facilitation,
+        *,
+        hooks: RoomHooks | None = None,
+    ) -> None:
+        self.store = store
+        self.rooms = rooms
+        self.facilitation = facilitation
+        # `storing` first: what is counted in memory about the room (participation
+        # figures) reaches the database, so it is deleted with the rest.
+        self.hooks = hooks or RoomHooks()
+
+    async def delete(self, room_id: str) -> None:
+        """Close the room's sockets, unload it and delete everything stored about it."""
+        await self.rooms.evict(room_id, CLOSE_ROOM_NOT_FOUND, "room deleted")
+        try:
+            await self.hooks.storing(room_id)
+            await self.store.delete_room(room_id)
+        except BaseException:
+            self.rooms.deleted.discard(room_id)
+            raise
+        self.facilitation.forget(room_id)
+        log.info("room deleted with everything stored about it", extra={"room": room_id})
