@@ -47,7 +47,7 @@ from server.exports import export_json, hide_people, iso, load_stored_board
 from server.reports.importer import import_board
 from server.rooms import writes
 from server.rooms.connection import CLOSE_ROOM_NOT_FOUND
-from server.rooms.facilitation import Facilitation
+from server.rooms.facilitation import CLOSING_ROOM_DELETED, Facilitation, closing_message
 from server.rooms.manager import RoomManager, RoomNotFound
 from server.rooms.room import Room
 from server.storage.sessions import SessionStore, SnapshotRecord, TemplateRecord
@@ -437,7 +437,12 @@ class Sessions:
 
     async def delete_room(self, room_id: str) -> None:
         """Close the room's sockets, unload it and delete everything stored about it."""
-        await self.rooms.evict(room_id, CLOSE_ROOM_NOT_FOUND, "room deleted")
+        await self.rooms.evict(
+            room_id,
+            CLOSE_ROOM_NOT_FOUND,
+            "room deleted",
+            last_words=closing_message(CLOSING_ROOM_DELETED),
+        )
         try:
             if self.flush_activity is not None:
                 await self.flush_activity()

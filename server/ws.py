@@ -29,7 +29,12 @@ from server.rooms.connection import (
     CLOSE_TRY_AGAIN_LATER,
     Connection,
 )
-from server.rooms.facilitation import hello_message, rejected_message
+from server.rooms.facilitation import (
+    CLOSING_PARTICIPANT_REMOVED,
+    closing_message,
+    hello_message,
+    rejected_message,
+)
 from server.rooms.manager import RoomNotFound, private_board_id
 from server.rooms.room import Room
 from server.services import services_of
@@ -67,6 +72,7 @@ async def room_socket(websocket: WebSocket) -> None:
     try:
         if await services.facilitation.is_removed(room_id, claims.participant):
             log.warning("refused a removed participant", extra={"room": room_id})
+            await websocket.send_bytes(closing_message(CLOSING_PARTICIPANT_REMOVED))
             await websocket.close(CLOSE_FORBIDDEN, "participant removed")
             return
         room = await services.rooms.acquire(board_id)
