@@ -4,7 +4,7 @@
  * messages (y-websocket message type 100), and what the current phase, lock and role allow.
  *
  * The server enforces every rule; the checks here only keep the UI from offering what would be
- * rejected (a rejected update costs the client its document: close 4409, see board.js).
+ * rejected (a rejected update costs the client its document: close 4409, see connection.js).
  */
 import * as Y from 'yjs';
 
