@@ -129,7 +129,7 @@ export function createGestures({ canvas, lasso, vp, model, state, undo, selectio
       cards.stopEdit(false);
       if (document.activeElement instanceof HTMLInputElement) document.activeElement.blur();
       if (selection.mode === 'select' || ev.shiftKey) {
-        if (!ev.shiftKey) { selection.clear(); }
+        if (!ev.shiftKey) selection.clear();
         gestures.set(ev.pointerId, { kind: 'lasso', start: origin, base: new Set(selection.ids), moved: false });
       } else {
         gestures.set(ev.pointerId, { kind: 'pan', last: screen, start: screen, moved: false, pointerType: ev.pointerType });
@@ -222,7 +222,7 @@ export function createGestures({ canvas, lasso, vp, model, state, undo, selectio
       lasso.style.width = `${(x1 - x0) * vp.z}px`;
       lasso.style.height = `${(y1 - y0) * vp.z}px`;
       void cr;
-      selection.clear();
+      selection.ids.clear(); // repainted once below
       for (const s of g.base) selection.ids.add(s);
       for (const id of allCardIds()) {
         const r = cardRect(id);
@@ -305,7 +305,7 @@ export function createGestures({ canvas, lasso, vp, model, state, undo, selectio
       lasso.hidden = true;
     } else if (g.kind === 'pan' && !g.moved && !cancelled) {
       // a tap on the background clears the selection; a double tap creates a card
-      if (selection.ids.size) { selection.clear(); }
+      if (selection.ids.size) selection.clear();
       if (g.pointerType !== 'mouse') {
         const now = performance.now();
         if (lastTap && now - lastTap.time < DOUBLE_TAP_MS && Math.hypot(ev.clientX - lastTap.x, ev.clientY - lastTap.y) < DOUBLE_TAP_PX) {

@@ -63,7 +63,7 @@ export function bindKeyboard({ app, main, invite, help, vp, model, selection, ca
         if (selection.ids.size) { ev.preventDefault(); cards.deleteSelected(); }
         return;
       case 'Escape':
-        if (selection.ids.size) { selection.clear(); }
+        if (selection.ids.size) selection.clear();
         if (selection.mode === 'select') selection.setMode('pan');
         return;
       case 'Enter': case 'F2':
