@@ -19,6 +19,7 @@ npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
 log "Browser client: install, and check that the committed web/dist is not stale"
 npm ci --prefix web --no-audit --no-fund --loglevel=error
 npm run --prefix web --silent check
+npm run --prefix web --silent cycles
 
 log "Chromium for the browser tests (Debian's package)"
 if [ ! -x /usr/bin/chromium ]; then

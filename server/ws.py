@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket
 from server.crdt.errors import ProtocolError
 from server.crdt.messages import decode_message
 from server.crdt.rules import OBSERVER, Rejected
+from server.errors import Refused
 from server.ids import private_board_id
 from server.logs import connection_logger
 from server.metrics import Metrics
@@ -31,8 +32,7 @@ from server.rooms.connection import (
     CLOSE_TRY_AGAIN_LATER,
     Connection,
 )
-from server.rooms.facilitation import rejected_message
-from server.rooms.hooks import Refused
+from server.rooms.facilitation import closing_message, rejected_message
 from server.rooms.manager import RoomNotFound
 from server.rooms.room import Room
 from server.services import services_of
@@ -73,6 +73,9 @@ async def room_socket(websocket: WebSocket) -> None:
         room = await services.rooms.acquire(board_id)
     except Refused as exc:
         log.warning("refused a connection: %s", exc.message, extra={"room": room_id})
+        # The slug first, as a `closing` message the client acts on; the close reason
+        # stays for people reading logs and for older clients.
+        await websocket.send_bytes(closing_message(exc.slug))
         await websocket.close(CLOSE_FORBIDDEN, exc.message)
         return
     except RoomNotFound:

@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from server.crdt.rules import FACILITATOR, OBSERVER
-from server.rooms.hooks import Refused, RoomHooks
+from server.errors import Refused
+from server.rooms.facilitation import CLOSING_PARTICIPANT_REMOVED, Facilitation, hello_message
+from server.rooms.hooks import RoomHooks
 from server.rooms.writes import complete_meta
 from server.storage.store import ParticipantRecord, RoomRecord
 
 if TYPE_CHECKING:
     from server.rooms.connection import Connection
-    from server.rooms.facilitation import Facilitation
     from server.rooms.room import Room
     from server.tokens import Claims
 
@@ -27,7 +28,7 @@ class Admission(RoomHooks):
 
     async def authenticated(self, room_id: str, claims: Claims) -> None:
         if await self._facilitation.is_removed(room_id, claims.participant):
-            raise Refused("removed", "participant removed")
+            raise Refused(CLOSING_PARTICIPANT_REMOVED, "participant removed")
 
     def loaded(self, room: Room, record: RoomRecord, people: list[ParticipantRecord]) -> None:
         if room.private_owner is not None:
@@ -39,8 +40,6 @@ class Admission(RoomHooks):
     async def joined(self, room: Room, connection: Connection, claims: Claims) -> None:
         if room.private_owner is not None:
             return
-        from server.rooms.facilitation import hello_message  # facilitation imports hooks
-
         connection.send(hello_message(claims, room))
         if claims.role != OBSERVER:
             votes = await self._facilitation.votes_message(room, claims.participant)

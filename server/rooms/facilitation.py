@@ -197,7 +197,11 @@ class Facilitation:
         boards = [room, self.rooms.rooms.get(private_board_id(room.id, participant))]
         for board in boards:
             for connection in board.connections_of(participant) if board else []:
-                connection.close_soon(CLOSE_FORBIDDEN, "participant removed")
+                connection.close_soon(
+                    CLOSE_FORBIDDEN,
+                    "participant removed",
+                    last_words=closing_message(CLOSING_PARTICIPANT_REMOVED),
+                )
         return {"removed": participant}
 
     # -- timer ---------------------------------------------------------------------------------
@@ -441,3 +445,14 @@ def hello_message(who: Claims | Identity, room: Room) -> bytes:
 
 def rejected_message(rule: str, reason: str) -> bytes:
     return encode_koprade({"type": "rejected", "rule": rule, "reason": reason})
+
+
+#: `closing` reasons: the server closes the socket for good right after (docs/protocol.md).
+CLOSING_ROOM_DELETED = "room_deleted"
+CLOSING_PARTICIPANT_REMOVED = "participant_removed"
+
+
+def closing_message(reason: str) -> bytes:
+    """Why the server is about to close this socket for good, as a slug the client acts on
+    (the close code and reason that follow stay as they were, for older clients)."""
+    return encode_koprade({"type": "closing", "reason": reason})

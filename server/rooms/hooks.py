@@ -10,7 +10,8 @@ Notifications (`changed`, `relayed`, `stored`, `committed`, `left`, `unloaded`) 
 anything: one listener's exception is logged and the others still run, because they are
 called from a room's fan-out or the writer's commit. The hooks a load, a join or a request
 waits for (`loaded`, `authenticated`, `joined`, `phase_changed`, `storing`) pass exceptions
-on: a listener refuses a connection by raising `Refused`.
+on: a listener refuses a connection by raising `server.errors.Refused`, whose slug the client
+receives as a `closing` message before the close (4403).
 """
 
 from __future__ import annotations
@@ -28,15 +29,6 @@ if TYPE_CHECKING:
     from server.tokens import Claims
 
 log = logging.getLogger("koprade.hooks")
-
-
-class Refused(Exception):
-    """A connection the room will not take (e.g. a removed participant)."""
-
-    def __init__(self, slug: str, message: str) -> None:
-        super().__init__(message)
-        self.slug = slug
-        self.message = message
 
 
 class RoomHooks:

@@ -177,11 +177,20 @@ class RoomManager(RoomHooks):
         self.hooks.unloaded(room)
         log.info("room unloaded", extra={"room": room.id})
 
-    async def evict(self, room_id: str, close_code: int, reason: str, timeout: float = 5.0) -> None:
+    async def evict(
+        self,
+        room_id: str,
+        close_code: int,
+        reason: str,
+        timeout: float = 5.0,
+        *,
+        last_words: bytes | None = None,
+    ) -> None:
         """Take a room that is being deleted out of service, with its private boards.
 
-        From now on it cannot be loaded; its connections are closed with `close_code`,
-        what they sent is stored, then the boards are unloaded. The caller deletes the
+        From now on it cannot be loaded; its connections are closed with `close_code`
+        (after `last_words`, one frame saying why), what they sent is stored, then the
+        boards are unloaded. The caller deletes the
         data next (and calls `deleted.discard(room_id)` if that fails).
         """
         self.deleted.add(room_id)
@@ -193,7 +202,7 @@ class RoomManager(RoomHooks):
         await asyncio.gather(*loads, return_exceptions=True)
         for board_id in boards():
             for connection in list(self.rooms[board_id].connections):
-                connection.close_soon(close_code, reason)
+                connection.close_soon(close_code, reason, last_words=last_words)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while any(self.rooms[key].connections for key in boards()) and loop.time() < deadline:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from server.rooms.connection import CLOSE_ROOM_NOT_FOUND
-from server.rooms.facilitation import Facilitation
+from server.rooms.facilitation import CLOSING_ROOM_DELETED, Facilitation, closing_message
 from server.rooms.hooks import RoomHooks
 from server.rooms.manager import RoomManager
 from server.storage.store import Store
@@ -31,7 +31,12 @@ class RoomDeletion:
 
     async def delete(self, room_id: str) -> None:
         """Close the room's sockets, unload it and delete everything stored about it."""
-        await self.rooms.evict(room_id, CLOSE_ROOM_NOT_FOUND, "room deleted")
+        await self.rooms.evict(
+            room_id,
+            CLOSE_ROOM_NOT_FOUND,
+            "room deleted",
+            last_words=closing_message(CLOSING_ROOM_DELETED),
+        )
         try:
             await self.hooks.storing(room_id)
             await self.store.delete_room(room_id)

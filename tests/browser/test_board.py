@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from server.crdt.lib0 import Reader
 from tests.browser.conftest import REQUIRE, ROOT, WEB, start_server, watch_errors
 
 try:
@@ -132,6 +134,55 @@ def test_create_join_card_drag_presence(new_context: Any) -> None:
     par.context.close()
     expect(fac.get_by_test_id("person")).to_have_count(1)
     no_errors(fac)
+
+
+def awareness_client_ids(frame: bytes | str) -> list[int]:
+    """The client ids of an awareness frame (type 1) a page sent; [] for any other frame."""
+    if isinstance(frame, str) or not frame or frame[0] != 1:
+        return []
+    update = Reader(Reader(frame[1:]).var_bytes())
+    ids = []
+    for _ in range(update.var_uint()):
+        ids.append(update.var_uint())
+        update.var_uint()  # clock
+        update.var_string()  # state
+    return ids
+
+
+def test_only_own_presence_goes_upstream(new_context: Any) -> None:
+    """The client relays no one else's awareness entry (the server would drop it anyway):
+    what the participant's page sends carries only its own client id."""
+    fac, par, _ = two_people(new_context)
+    sent: list[list[int]] = []
+
+    def watch(ws: Any) -> None:
+        ws.on("framesent", lambda frame: sent.append(awareness_client_ids(frame)))
+
+    par.on("websocket", watch)
+    par.reload()  # the listener sees the sockets opened from here on
+    expect(par.get_by_test_id("connection")).to_have_attribute("data-state", "connected")
+    own = par.evaluate("window.koprade.provider.awareness.clientID")
+
+    box = fac.get_by_test_id("canvas").bounding_box()
+    assert box
+    for i in range(6):
+        fac.mouse.move(box["x"] + 300 + 20 * i, box["y"] + 300)
+    expect(par.get_by_test_id("cursor")).to_have_count(1)  # the facilitator's moves arrived
+    par_box = par.get_by_test_id("canvas").bounding_box()
+    assert par_box
+    par.mouse.move(par_box["x"] + 200, par_box["y"] + 200)
+    fac.wait_for_function(
+        "() => [...window.koprade.provider.awareness.getStates().values()]"
+        ".some((s) => s.user && s.user.name === 'Jānis' && s.cursor)"
+    )
+    # Playwright hands over the page's frame events while the test waits on it: poll for the
+    # participant's own cursor frame (it reached the facilitator, so it was sent)
+    deadline = time.monotonic() + 10
+    while own not in (ids := [i for frame in sent for i in frame]):
+        assert time.monotonic() < deadline, "the participant's own presence went upstream"
+        par.wait_for_timeout(50)
+    assert set(ids) == {own}, ids
+    no_errors(fac, par)
 
 
 def test_clusters_and_multi_select(new_context: Any) -> None:

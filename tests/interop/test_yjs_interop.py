@@ -456,7 +456,7 @@ async def test_yjs_client_merges_offline_edits_on_reconnect(
     assert tablet.text("shared") == "[online] shared (tablet)"
     # Presence comes back with the tablet's next awareness change. (Its first message after
     # reconnecting re-sends the state at the clock everyone already saw removed, which stock
-    # y-protocols ignores everywhere; web/src/board/board.js re-announces on connect for that.)
+    # y-protocols ignores everywhere; web/src/board/presence.js re-announces on connect for that.)
     await tablet.command("set_cursor", x=6, y=6)
     await wait_until(
         lambda: (

@@ -3,7 +3,6 @@ import { t, getLang } from './i18n/index.js';
 import { createRoom, joinRoom, organizerStatus, ApiError } from './api.js';
 import { storedKey, storeKey } from './organizer.js';
 import { saveSession } from './session.js';
-import { renderBoard } from './board/board.js';
 import { createTemplatePicker } from './templates.js';
 import { createImportBox } from './importboard.js';
 
@@ -43,11 +42,18 @@ function field(id, labelKey, inputAttrs, hintKey) {
 }
 
 /**
+ * Where the start page sends the user once a room is joined or created; given by main.js, which
+ * routes (the start page never imports the board).
+ * @typedef {{toBoard: (room: string, session: import('./session.js').RoomSession, opts?: {showInvite?: boolean}) => void}} StartNavigation
+ */
+
+/**
  * @param {HTMLElement} app
+ * @param {StartNavigation} nav
  * @param {{code?: string, notice?: string, invite?: string}} opts `invite`: a co-facilitator
  *   invite from `/join/{CODE}#invite=...`, sent with the join
  */
-export function renderStart(app, opts = {}) {
+export function renderStart(app, nav, opts = {}) {
   app.replaceChildren();
   app.className = 'start-view';
 
@@ -83,8 +89,7 @@ export function renderStart(app, opts = {}) {
       const res = await joinRoom(c, n, extra);
       const session = { token: res.token, participant: res.participant, name: res.name, role: res.role || extra.role || 'participant', title: res.title };
       saveSession(res.room, session);
-      history.pushState(null, '', `/room/${res.room}`);
-      renderBoard(app, res.room, session);
+      nav.toBoard(res.room, session);
     } catch (e) {
       joinError.textContent = errorText(e);
       busy(joinBtn, false);
@@ -142,8 +147,7 @@ export function renderStart(app, opts = {}) {
   const openAsFacilitator = (res, displayName) => {
     const session = { token: res.facilitator_token, participant: res.participant, name: displayName, role: 'facilitator', title: res.title, code: res.code };
     saveSession(res.room, session);
-    history.pushState(null, '', `/room/${res.room}`);
-    renderBoard(app, res.room, session, { showInvite: true });
+    nav.toBoard(res.room, session, { showInvite: true });
   };
   const importBox = createImportBox({
     getKey: keyValue,

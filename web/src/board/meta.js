@@ -4,13 +4,9 @@
  * messages (y-websocket message type 100), and what the current phase, lock and role allow.
  *
  * The server enforces every rule; the checks here only keep the UI from offering what would be
- * rejected (a rejected update costs the client its document: close 4409, see board.js).
+ * rejected (a rejected update costs the client its document: close 4409, see connection.js).
  */
 import * as Y from 'yjs';
-import * as decoding from 'lib0/decoding';
-
-/** Message type of Koprade's own server -> client messages. */
-export const MESSAGE_KOPRADE = 100;
 
 export const PHASES = ['explore', 'ideate', 'cluster', 'vote', 'discuss', 'closed'];
 
@@ -66,13 +62,18 @@ export class RoomState {
     this.budget = null;
     /** @type {{rule: string, reason: string} | null} the last `rejected` message */
     this.rejected = null;
+    /**
+     * @type {string | null} the `reason` slug of a `closing` message: the server is about to
+     * close the connection for good (`room_deleted`, `participant_removed`)
+     */
+    this.closing = null;
     /** @type {Set<(kind: string) => void>} */
     this.listeners = new Set();
     this.meta.observeDeep(() => this.emit('meta'));
     this.votes.observeDeep(() => this.emit('votes'));
   }
 
-  /** Subscribe to changes (`meta`, `votes`, `mine`, `hello`, `rejected`, `clock`). @param {(kind: string) => void} fn */
+  /** Subscribe to changes (`meta`, `votes`, `mine`, `hello`, `rejected`, `closing`, `clock`). @param {(kind: string) => void} fn */
   on(fn) {
     this.listeners.add(fn);
     return () => { this.listeners.delete(fn); };
@@ -274,6 +275,9 @@ export class RoomState {
     } else if (msg.type === 'rejected') {
       this.rejected = { rule: String(msg.rule || ''), reason: String(msg.reason || '') };
       this.emit('rejected');
+    } else if (msg.type === 'closing' && typeof msg.reason === 'string') {
+      this.closing = msg.reason;
+      this.emit('closing');
     }
   }
 
@@ -289,22 +293,4 @@ export class RoomState {
     if (typeof data.budget === 'number') this.budget = data.budget;
     this.emit('mine');
   }
-}
-
-/**
- * Handle message type 100 on a provider (`{type: "hello" | "votes" | "rejected", ...}` JSON in a
- * varstring). Without a handler the stock provider logs every such message as an error.
- * @param {{messageHandlers: any[]}} provider
- * @param {RoomState} state
- */
-export function registerServerMessages(provider, state) {
-  provider.messageHandlers[MESSAGE_KOPRADE] = (/** @type {any} */ _encoder, /** @type {decoding.Decoder} */ decoder) => {
-    let msg;
-    try {
-      msg = JSON.parse(decoding.readVarString(decoder));
-    } catch {
-      return;
-    }
-    state.receive(msg);
-  };
 }

@@ -8,31 +8,31 @@
  * Y.UndoManager only covers types of one document).
  */
 import * as Y from 'yjs';
-import { WebsocketProvider } from 'y-websocket';
+import { KopradeProvider } from './provider.js';
 
 /**
  * @param {{
  *   wsUrl: string, room: string, token: string,
  *   shouldReconnect: (ev: CloseEvent) => boolean,
- *   setup: (provider: WebsocketProvider) => void,
- * }} opts `setup` registers message handlers and close listeners on the provider
+ *   onServerMessage: (msg: unknown) => void,
+ *   setup: (provider: KopradeProvider) => void,
+ * }} opts `setup` registers close and sync listeners on the provider
  */
 export function createPrivateBoard(opts) {
   const doc = new Y.Doc();
   const cards = doc.getMap('cards');
   const flagKey = `koprade:private:${opts.room}`;
-  /** @type {WebsocketProvider | null} */
+  /** @type {KopradeProvider | null} */
   let provider = null;
 
   /** Connect (once; the connection then stays for the life of the board). */
   function connect() {
     if (provider) return provider;
     try { sessionStorage.setItem(flagKey, '1'); } catch { /* ignore */ }
-    provider = new WebsocketProvider(opts.wsUrl, `${opts.room}/private`, doc, {
-      params: { token: opts.token },
-      disableBc: true,
-      maxBackoffTime: 5000,
+    provider = new KopradeProvider(opts.wsUrl, `${opts.room}/private`, doc, {
+      token: opts.token,
       shouldReconnect: opts.shouldReconnect,
+      onServerMessage: opts.onServerMessage,
     });
     // nobody else is on this document: publish no presence
     provider.awareness.setLocalState(null);
