@@ -16,7 +16,7 @@ from server.http import (
     transfer,
     web,
 )
-from server.ws import room_socket
+from server.http.ws import room_socket
 
 
 def routes(web_dist: Path | None) -> list[BaseRoute]:
@@ -54,7 +54,7 @@ def routes(web_dist: Path | None) -> list[BaseRoute]:
         Route(room + "/templates/{template_id}", templates.delete_template, methods=["DELETE"]),
         Route("/api/templates", templates.list_templates, methods=["GET"]),
         Route("/api/templates/{template_id}", templates.view_template, methods=["GET"]),
-        # the WebSocket (server/ws.py) and the browser client
+        # the WebSocket (server/http/ws.py) and the browser client
         WebSocketRoute("/ws/rooms/{room_id}", room_socket),
         WebSocketRoute("/ws/rooms/{room_id}/private", room_socket),
         *web.web_routes(web_dist),
