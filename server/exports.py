@@ -8,12 +8,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pycrdt import Doc, Map
+from pycrdt import Map
 
 from server.crdt.board import (
     EXPORT_FORMAT,
     EXPORT_VERSION,
     META,
+    BoardDoc,
     board_to_json,
     doc_from_updates,
 )
@@ -23,7 +24,7 @@ from server.storage.store import RoomRecord, Store
 from server.timestamps import iso
 
 
-async def load_stored_board(store: Store, room_id: str) -> Doc:
+async def load_stored_board(store: Store, room_id: str) -> BoardDoc:
     """A read-only copy of the board as stored (snapshot plus later updates), with the
     settings a loaded room would have (a room nobody opened yet has none stored)."""
     stored = await store.load_document(room_id)
@@ -42,7 +43,7 @@ async def load_stored_board(store: Store, room_id: str) -> Doc:
 
 def export_json(
     record: RoomRecord,
-    doc: Doc,
+    doc: BoardDoc,
     participants: int | None = None,
     *,
     room_rules: bool = True,
@@ -92,7 +93,7 @@ async def export_stored(
     return export_json(record, doc, await store.count_participants(room_id))
 
 
-def hide_people(doc: Doc) -> None:
+def hide_people(doc: BoardDoc) -> None:
     """Drop the names from a (copied) board's `meta`."""
     meta = doc.get(META, type=Map)
     if "people" in meta:

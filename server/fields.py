@@ -41,8 +41,12 @@ Model = TypeVar("Model", bound=BaseModel)
 # -- field types -------------------------------------------------------------------------------
 
 
-def folded(max_length: int) -> Any:
-    """Text trimmed with runs of white space folded to one space, 1..max_length long."""
+def folded(max_length: int) -> AfterValidator:
+    """For text: trimmed with runs of white space folded to one space, 1..max_length long.
+
+    Metadata for a named `Annotated[StrictStr, folded(...)]` alias (mypy reads no field type
+    built by a call, so each bound gets its alias once, as `Title` and `Name` below).
+    """
 
     def fold(value: str) -> str:
         value = " ".join(value.split())
@@ -54,11 +58,14 @@ def folded(max_length: int) -> Any:
             )
         return value
 
-    return Annotated[StrictStr, AfterValidator(fold)]
+    return AfterValidator(fold)
 
 
-def non_blank(max_length: int) -> Any:
-    """Text kept as sent, but not blank and at most max_length long."""
+def non_blank(max_length: int) -> AfterValidator:
+    """For text: kept as sent, but not blank and at most max_length long.
+
+    Metadata for a named `Annotated[StrictStr, non_blank(...)]` alias, as `folded`.
+    """
 
     def check(value: str) -> str:
         if not value.strip():
@@ -69,7 +76,7 @@ def non_blank(max_length: int) -> Any:
             )
         return value
 
-    return Annotated[StrictStr, AfterValidator(check)]
+    return AfterValidator(check)
 
 
 def _whole_float_as_int(value: Any) -> Any:
@@ -80,8 +87,8 @@ def _whole_float_as_int(value: Any) -> Any:
     return value
 
 
-def whole(low: int, high: int) -> Any:
-    return Annotated[StrictInt, BeforeValidator(_whole_float_as_int), Field(ge=low, le=high)]
+#: A whole number; bound it in a named alias: `Annotated[Whole, Field(ge=low, le=high)]`.
+Whole = Annotated[StrictInt, BeforeValidator(_whole_float_as_int)]
 
 
 def _distinct(phases: list[str]) -> list[str]:
@@ -90,8 +97,10 @@ def _distinct(phases: list[str]) -> list[str]:
     return phases
 
 
-Title = folded(MAX_TITLE_LENGTH)
-Name = folded(MAX_NAME_LENGTH)
+Title = Annotated[StrictStr, folded(MAX_TITLE_LENGTH)]
+Name = Annotated[StrictStr, folded(MAX_NAME_LENGTH)]
+#: An id a client names (a card, a template).
+ClientId = Annotated[StrictStr, non_blank(MAX_ID_LENGTH)]
 Phase = Literal[PHASES]  # type: ignore[valid-type]
 PhaseSequence = Annotated[
     list[Phase], Field(min_length=1, max_length=len(PHASES)), AfterValidator(_distinct)

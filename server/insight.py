@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Doc, Map
+from pycrdt import Map
 
-from server.crdt.board import CARDS
+from server.crdt.board import CARDS, BoardDoc
 from server.crdt.pseudonyms import Pseudonyms
 from server.crdt.rules import OBSERVER, PARTICIPANT
 from server.crdt.settings import read_settings
@@ -43,7 +43,7 @@ def equality(counts: list[int]) -> dict[str, Any]:
     }
 
 
-def cards_by_author(doc: Doc, pseudonyms: dict[str, str] | None = None) -> dict[str, int]:
+def cards_by_author(doc: BoardDoc, pseudonyms: dict[str, str] | None = None) -> dict[str, int]:
     """Cards per participant; authors written as pseudonyms (anonymous mode) are counted
     for the participant behind them (`pseudonyms`: pseudonym -> participant id)."""
     pseudonyms = pseudonyms or {}
@@ -62,7 +62,7 @@ class RoomFigures:
     """Everything the insight of one room is computed from."""
 
     people: list[ParticipantRecord]
-    doc: Doc
+    doc: BoardDoc
     votes: dict[str, dict[str, int]]
     activity: dict[str, tuple[int, float]]  # participant -> (edits, seconds)
     connected: set[str]
@@ -110,7 +110,7 @@ def room_insight(figures: RoomFigures) -> dict[str, Any]:
 
 
 async def stored_figures(
-    store: Store, room_id: str, doc: Doc | None = None, pseudonyms: Pseudonyms | None = None
+    store: Store, room_id: str, doc: BoardDoc | None = None, pseudonyms: Pseudonyms | None = None
 ) -> RoomFigures:
     """A room's figures from the database; `doc` is the live board when the room is loaded,
     `pseudonyms` the server's (without them anonymous cards count for nobody)."""
@@ -130,7 +130,7 @@ async def stored_figures(
 
 async def lab_stats(
     store: Store,
-    live_doc: Callable[[str], Doc | None] = lambda room_id: None,
+    live_doc: Callable[[str], BoardDoc | None] = lambda room_id: None,
     pseudonyms: Pseudonyms | None = None,
 ) -> dict[str, Any]:
     """Figures across every room, for the lab's monitoring (live documents where loaded)."""

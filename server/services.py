@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 from starlette.requests import HTTPConnection
 
@@ -34,4 +35,6 @@ class Services:
 
 
 def services_of(connection: HTTPConnection) -> Services:
-    return connection.app.state.koprade
+    # The app factory stores the one Services of the app as app.state.koprade before it
+    # serves anything (server/app.py), and nothing replaces it: the type is guaranteed.
+    return cast(Services, connection.app.state.koprade)

@@ -16,12 +16,14 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from server.crdt.awareness import Identity
 
 TOKEN_VERSION = 1
-ROLES = ("facilitator", "participant", "observer")
+#: Who a connection is in its room; `ROLES` lists them.
+Role = Literal["facilitator", "participant", "observer"]
+ROLES: tuple[Role, ...] = ("facilitator", "participant", "observer")
 #: How long a co-facilitator invite link works.
 INVITE_SECONDS = 7 * 24 * 3600
 _MAX_TOKEN_LENGTH = 2048

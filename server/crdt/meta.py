@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pycrdt import Doc, Map
+from pycrdt import Map
 
-from server.crdt.board import META
+from server.crdt.board import META, BoardDoc
 from server.crdt.rules import PHASES
 
 DEFAULT_VOTING: dict[str, Any] = {
@@ -44,7 +44,7 @@ def default_meta(title: str) -> dict[str, Any]:
     }
 
 
-def missing_meta(doc: Doc, title: str, people: dict[str, str]) -> dict[str, Any]:
+def missing_meta(doc: BoardDoc, title: str, people: dict[str, str]) -> dict[str, Any]:
     """The `meta` keys a stored board lacks: defaults, and the names of everyone who joined
     (unless the room is anonymous). Written when a room loads; exports of a room nobody
     opened yet apply them to their copy, so both carry the same settings."""
@@ -58,5 +58,5 @@ def missing_meta(doc: Doc, title: str, people: dict[str, str]) -> dict[str, Any]
     return missing
 
 
-def meta_map(doc: Doc) -> Map:
+def meta_map(doc: BoardDoc) -> Map[Any]:
     return doc.get(META, type=Map)

@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pycrdt import Doc
-
+from server.crdt.board import BoardDoc
 from server.crdt.meta import DEFAULT_VOTING, STOPPED_TIMER, meta_map
 from server.crdt.rules import CLOSED_PHASE, PHASES, Rules
 
@@ -121,7 +120,7 @@ class RoomSettings:
         )
 
 
-def read_settings(doc: Doc) -> RoomSettings:
+def read_settings(doc: BoardDoc) -> RoomSettings:
     """The board's settings, with defaults for anything missing (older rooms, partial writes)."""
     stored = meta_map(doc).to_py() or {}
     default = RoomSettings()

@@ -70,7 +70,7 @@ def status_of(error: DomainError) -> int:
     """The status of a domain error: its own class's or its nearest listed ancestor's."""
     for kind in type(error).__mro__:
         if kind in STATUS:
-            return STATUS[kind]  # type: ignore[index]
+            return STATUS[kind]
     return 500
 
 

@@ -5,11 +5,11 @@ docs/operations.md describes what each answers.
 
 from __future__ import annotations
 
-from pycrdt import Doc
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server import insight
+from server.crdt.board import BoardDoc
 from server.http.auth import require_organizer_key
 from server.services import services_of
 
@@ -52,7 +52,7 @@ async def lab_stats(request: Request) -> JSONResponse:
     require_organizer_key(request, services)
     await services.activity.flush()
 
-    def live_doc(room_id: str) -> Doc | None:
+    def live_doc(room_id: str) -> BoardDoc | None:
         room = services.rooms.rooms.get(room_id)
         return room.doc if room is not None else None
 

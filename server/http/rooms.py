@@ -29,7 +29,7 @@ from server.rooms.manager import RoomNotFound
 from server.services import Services, services_of
 from server.storage.store import RoomRecord
 from server.timestamps import iso
-from server.tokens import InvalidToken
+from server.tokens import InvalidToken, Role
 
 log = logging.getLogger("koprade.api")
 
@@ -120,7 +120,8 @@ async def join_room(request: Request) -> JSONResponse:
 async def admit(request: Request, services: Services) -> JSONResponse:
     data = await json_body(request)
     wanted = validation.validated(validation.JoinRoom, data)
-    code, name, role = normalize_code(wanted.code), wanted.name, wanted.role
+    code, name = normalize_code(wanted.code), wanted.name
+    role: Role = wanted.role  # an invite below makes it "facilitator"
     record = await services.store.get_room_by_code(code)
     if record is None:
         raise NotFound("room_not_found", f"no room has the code {code}")

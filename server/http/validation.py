@@ -9,26 +9,33 @@ Facilitation commands are `server/rooms/commands.py`.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StrictStr
 from pydantic_core import PydanticCustomError
 
 from server.errors import Invalid
 from server.fields import (
-    MAX_ID_LENGTH,
     MAX_TOKEN_LENGTH,
     Body,
+    ClientId,
     Language,
     Name,
     Title,
     folded,
-    non_blank,
 )
 from server.fields import validated as validated  # the endpoints' one entry point
 
 #: Snapshot ids are database row ids: ASCII digits, within a signed 64-bit integer.
 _SNAPSHOT_ID = re.compile(r"[0-9]{1,18}")
+
+#: A room code as typed (white space folded; the lookup decides whether it exists).
+RoomCode = Annotated[StrictStr, folded(32)]
+#: The name of a snapshot or a saved template.
+EntryName = Annotated[StrictStr, folded(200)]
+#: An invite token (tokens.py checks it).
+InviteToken = Annotated[StrictStr, Field(max_length=MAX_TOKEN_LENGTH)]
 
 
 # -- join flow ---------------------------------------------------------------------------------
@@ -37,15 +44,15 @@ _SNAPSHOT_ID = re.compile(r"[0-9]{1,18}")
 class CreateRoom(Body):
     title: Title
     name: Name | None = None
-    template: non_blank(MAX_ID_LENGTH) | None = None
+    template: ClientId | None = None
     lang: Language = "lv"
 
 
 class JoinRoom(Body):
-    code: folded(32)
+    code: RoomCode
     name: Name
     role: Literal["participant", "observer"] = "participant"
-    invite: Annotated[StrictStr, Field(max_length=MAX_TOKEN_LENGTH)] | None = None
+    invite: InviteToken | None = None
 
 
 class CreateInvite(Body):
@@ -56,7 +63,7 @@ class CreateInvite(Body):
 
 
 class TakeSnapshot(Body):
-    name: folded(200)
+    name: EntryName
 
 
 class DuplicateSnapshot(Body):
@@ -75,7 +82,7 @@ def _optional_description(value: str | None) -> str:
 
 
 class SaveTemplate(Body):
-    name: folded(200)
+    name: EntryName
     description: Annotated[StrictStr | None, AfterValidator(_optional_description)] = None
 
 
@@ -96,7 +103,7 @@ def snapshot_id(value: str) -> int:
     return int(value)
 
 
-def choice(params: Any, name: str, options: tuple[str, ...] | Any, default: str) -> str:
+def choice(params: Mapping[str, str], name: str, options: tuple[str, ...], default: str) -> str:
     """One of `options` from the query (the default when absent), else `Invalid` naming it."""
     value = params.get(name, default)
     if value not in options:

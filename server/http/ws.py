@@ -154,9 +154,9 @@ async def _read_frames(
                     CLOSE_TOO_BIG, f"message too big ({len(data)} bytes > {max_size})"
                 )
                 return
-            message = decode_message(data)
-            received[type(message).__name__].inc()
-            refusal = room.receive(connection, message)
+            decoded = decode_message(data)
+            received[type(decoded).__name__].inc()
+            refusal = room.receive(connection, decoded)
         except ProtocolError as exc:
             _refuse(connection, exc, metrics)
             return

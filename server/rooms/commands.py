@@ -9,25 +9,34 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Discriminator, StrictBool, TypeAdapter, ValidationError
+from pydantic import Discriminator, Field, StrictBool, StrictStr, TypeAdapter, ValidationError
 
 from server.errors import Malformed
 from server.fields import (
-    MAX_ID_LENGTH,
     MAX_TIMER_SECONDS,
     MAX_VOTES_PER_PARTICIPANT,
     Body,
+    ClientId,
     PhaseSequence,
     Title,
+    Whole,
     invalid_field,
     non_blank,
-    whole,
 )
+
+#: A phase name (checked against the room's phases by the handler).
+PhaseName = Annotated[StrictStr, non_blank(40)]
+#: A participant id, as in the room's `people`.
+ParticipantId = Annotated[StrictStr, non_blank(64)]
+#: Timer seconds: start needs 1..86400, add may be negative (the handler checks per action).
+TimerSeconds = Annotated[Whole, Field(ge=-MAX_TIMER_SECONDS, le=MAX_TIMER_SECONDS)]
+#: A voting limit (votes per participant, per card).
+VoteLimit = Annotated[Whole, Field(ge=1, le=MAX_VOTES_PER_PARTICIPANT)]
 
 
 class SetPhase(Body):
     command: Literal["set_phase"]
-    phase: non_blank(40)
+    phase: PhaseName
 
 
 class SetPhases(Body):
@@ -64,14 +73,14 @@ class Rename(Body):
 
 class Remove(Body):
     command: Literal["remove"]
-    participant: non_blank(64)
+    participant: ParticipantId
 
 
 class Timer(Body):
     command: Literal["timer"]
     action: Literal["start", "pause", "resume", "add", "stop"]
     # Needed by start (1..86400) and add (may be negative); checked by the handler per action.
-    seconds: whole(-MAX_TIMER_SECONDS, MAX_TIMER_SECONDS) | None = None
+    seconds: TimerSeconds | None = None
 
 
 class PrivateMode(Body):
@@ -81,14 +90,14 @@ class PrivateMode(Body):
 
 class Vote(Body):
     command: Literal["vote", "unvote"]
-    card: non_blank(MAX_ID_LENGTH)
+    card: ClientId
 
 
 class VotingRules(Body):
     command: Literal["voting"]
     # As in RoomSwitches: absent is None, an explicit null is refused.
-    perParticipant: whole(1, MAX_VOTES_PER_PARTICIPANT) = None
-    perCard: whole(1, MAX_VOTES_PER_PARTICIPANT) = None
+    perParticipant: VoteLimit = None  # type: ignore[assignment]
+    perCard: VoteLimit = None  # type: ignore[assignment]
     anonymous: StrictBool = None  # type: ignore[assignment]
     hidden: StrictBool = None  # type: ignore[assignment]
 

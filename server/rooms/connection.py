@@ -53,7 +53,7 @@ class Connection:
         *,
         max_queue_bytes: int,
         max_queue_messages: int,
-        log: logging.LoggerAdapter,
+        log: logging.LoggerAdapter[logging.Logger],
     ) -> None:
         self.websocket = websocket
         self.identity = identity
@@ -168,7 +168,9 @@ class Connection:
             if not self._abandoned_send:
                 raise  # the writer itself is being cancelled
             # close_soon() abandoned a send stuck behind a client that stopped reading.
-            self._writer.uncancel()
+            writer = self._writer
+            assert writer is not None  # set above: the task running this very method
+            writer.uncancel()
             assert self._close is not None
             await self._send_close(*self._close)
         except Exception as exc:  # disconnect races surface as several exception types

@@ -83,14 +83,16 @@ class Hooks(RoomHooks):
 
     def __init__(self, *listeners: RoomHooks) -> None:
         self._listeners: list[RoomHooks] = []
-        self._bound: dict[str, list[Callable[..., Any]]] = {}
+        # Per hook: the overriding listeners' bound methods, each with its listener's class
+        # name (for the log when a notification fails).
+        self._bound: dict[str, list[tuple[str, Callable[..., Any]]]] = {}
         self.add(*listeners)
 
     def add(self, *listeners: RoomHooks) -> None:
         self._listeners.extend(listeners)
         self._bound = {
             name: [
-                getattr(listener, name)
+                (type(listener).__name__, getattr(listener, name))
                 for listener in self._listeners
                 if getattr(type(listener), name) is not getattr(RoomHooks, name)
             ]
@@ -102,14 +104,14 @@ class Hooks(RoomHooks):
         return tuple(self._listeners)
 
     def _notify(self, name: str, *args: Any) -> None:
-        for hook in self._bound[name]:
+        for listener, hook in self._bound[name]:
             try:
                 hook(*args)
             except Exception:  # one listener must never stop a fan-out or a commit
-                log.exception("%s hook of %s failed", name, type(hook.__self__).__name__)
+                log.exception("%s hook of %s failed", name, listener)
 
     async def _wait_for(self, name: str, *args: Any) -> None:
-        for hook in self._bound[name]:
+        for _, hook in self._bound[name]:
             await hook(*args)
 
     async def authenticated(self, room_id: str, claims: Claims) -> None:
@@ -117,7 +119,7 @@ class Hooks(RoomHooks):
 
     def loaded(self, room: Room, record: RoomRecord, people: list[ParticipantRecord]) -> None:
         # Part of loading: a failure fails the load, like a failed read would.
-        for hook in self._bound["loaded"]:
+        for _, hook in self._bound["loaded"]:
             hook(room, record, people)
 
     async def joined(self, room: Room, connection: Connection, claims: Claims) -> None:

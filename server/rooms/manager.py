@@ -19,9 +19,7 @@ import secrets
 from collections.abc import Coroutine
 from typing import Any
 
-from pycrdt import Doc
-
-from server.crdt.board import new_board
+from server.crdt.board import BoardDoc, new_board
 from server.crdt.pseudonyms import Pseudonyms
 from server.exports import load_stored_board
 from server.ids import PRIVATE_SEPARATOR, room_of_board
@@ -249,7 +247,7 @@ class RoomManager(RoomHooks):
 
     # -- figures ---------------------------------------------------------------------------
 
-    async def board(self, room_id: str) -> Doc:
+    async def board(self, room_id: str) -> BoardDoc:
         """The board for a reply: the live document once what it holds is committed (what
         anyone is shown is stored first, docs/architecture.md), else a copy of the stored one.
 

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
-from pycrdt import Awareness, Doc, Map, Subscription, TransactionEvent, merge_updates
+from pycrdt import Awareness, Map, Subscription, TransactionEvent, merge_updates
 
 from server.crdt.awareness import (
     MAX_CLIENT_IDS_PER_CONNECTION,
@@ -36,7 +36,7 @@ from server.crdt.awareness import (
     encode_awareness_update,
     scan_awareness_update,
 )
-from server.crdt.board import CARDS
+from server.crdt.board import CARDS, BoardDoc
 from server.crdt.errors import ProtocolError
 from server.crdt.locations import LocationIndex, Placed
 from server.crdt.messages import (
@@ -122,7 +122,7 @@ class RoomProtocol(Generic[P]):
     def __init__(
         self,
         room_id: str,
-        doc: Doc,
+        doc: BoardDoc,
         *,
         pseudonyms: RoomPseudonyms,
         fanout_interval: float,
@@ -317,7 +317,7 @@ class RoomProtocol(Generic[P]):
     # -- the server's own changes ---------------------------------------------------------
 
     @contextmanager
-    def server_change(self) -> Iterator[Doc]:
+    def server_change(self) -> Iterator[BoardDoc]:
         """One transaction of the server's own (commands, restores); settings re-read after.
 
         Nested uses share the outermost transaction, so everything inside goes out in one

@@ -23,9 +23,10 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
-from pycrdt import Awareness, Doc
+from pycrdt import Awareness
 
 from server.crdt.awareness import AnonymousPresence, Identity
+from server.crdt.board import BoardDoc
 from server.crdt.locations import LocationIndex
 from server.crdt.messages import EMPTY_UPDATE, Message, SyncStep2, SyncUpdate
 from server.crdt.pseudonyms import Pseudonyms, RoomPseudonyms
@@ -53,7 +54,7 @@ class Room:
     def __init__(
         self,
         room_id: str,
-        doc: Doc,
+        doc: BoardDoc,
         *,
         commits: Commits,
         fanout_interval: float,
@@ -92,7 +93,7 @@ class Room:
     # -- what the room knows (the protocol's) ---------------------------------------------
 
     @property
-    def doc(self) -> Doc:
+    def doc(self) -> BoardDoc:
         return self.protocol.doc
 
     @property
@@ -172,7 +173,7 @@ class Room:
         return refusal
 
     @contextmanager
-    def change(self) -> Iterator[Doc]:
+    def change(self) -> Iterator[BoardDoc]:
         """The server's own change to the board, in one transaction; settings re-read after.
 
         Nested changes share the outermost one, which is relayed and stored as one update.

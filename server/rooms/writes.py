@@ -179,7 +179,7 @@ def replace_board(
 
 
 def _replace_entries(
-    live: Map, target: dict[str, dict[str, Any]], fields: tuple[str, ...], text_field: str
+    live: Map[Any], target: dict[str, dict[str, Any]], fields: tuple[str, ...], text_field: str
 ) -> None:
     for entry_id in [key for key in live.keys() if key not in target]:
         del live[entry_id]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pycrdt import Doc, Map
+from pycrdt import Map
 
 from server.crdt.board import (
     CARD_FIELDS,
@@ -16,6 +16,7 @@ from server.crdt.board import (
     CLUSTERS,
     META,
     VOTES,
+    BoardDoc,
     board_to_json,
     doc_from_updates,
 )
@@ -56,7 +57,9 @@ def snapshot_entry(record: SnapshotRecord, names: dict[str, str]) -> dict[str, A
     }
 
 
-def _plain_entries(doc: Doc, root: str, fields: tuple[str, ...], text_field: str) -> dict:
+def _plain_entries(
+    doc: BoardDoc, root: str, fields: tuple[str, ...], text_field: str
+) -> dict[str, dict[str, Any]]:
     """A root map's well-formed entries as plain values, numbers as stored."""
     found: dict[str, dict[str, Any]] = {}
     for entry_id, entry in doc.get(root, type=Map).items():
@@ -115,7 +118,7 @@ class Snapshots(RoomHooks):
         ):
             raise _not_found()
 
-    async def doc(self, room_id: str, snapshot_id: int) -> tuple[SnapshotRecord, Doc]:
+    async def doc(self, room_id: str, snapshot_id: int) -> tuple[SnapshotRecord, BoardDoc]:
         """A snapshot's board; without `meta.people` if the room is (or was) anonymous."""
         record, data = await self.get(room_id, snapshot_id)
         doc = doc_from_updates([data])
