@@ -63,9 +63,20 @@ def _command(name: str, *, facilitator: bool = True) -> Callable[[Handler], Hand
 
 
 class Facilitation:
-    def __init__(self, store: Store, rooms: RoomManager, hooks: RoomHooks | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        rooms: RoomManager,
+        hooks: RoomHooks | None = None,
+        *,
+        shared_store: bool = False,
+    ) -> None:
         self.store = store
         self.rooms = rooms
+        # Cluster mode: other processes remove participants and own rooms too, so who is
+        # removed is read from the database on every connection, and a room's votes are
+        # cached only while this process holds the room (`VoteCache`).
+        self._shared_store = shared_store
         # `phase_changed` goes to these (automatic snapshots, server/sessions.py).
         self.hooks = hooks or RoomHooks()
         # room id -> participant -> card -> dots; loaded from the database on first use.
@@ -80,10 +91,15 @@ class Facilitation:
     # -- who may come in -------------------------------------------------------------------
 
     async def is_removed(self, room_id: str, participant: str) -> bool:
+        if self._shared_store:
+            return participant in await self.store.removed_participants(room_id)
         removed = self._removed.get(room_id)
         if removed is None:
             removed = self._removed[room_id] = await self.store.removed_participants(room_id)
         return participant in removed
+
+    def forget_votes(self, room_id: str) -> None:
+        self._votes.pop(room_id, None)
 
     def joined(self, room_id: str, participant: str, name: str) -> None:
         """A new participant's name goes into a loaded board's `meta.people` at once."""
@@ -456,3 +472,15 @@ def closing_message(reason: str) -> bytes:
     """Why the server is about to close this socket for good, as a slug the client acts on
     (the close code and reason that follow stay as they were, for older clients)."""
     return encode_koprade({"type": "closing", "reason": reason})
+
+
+class VoteCache(RoomHooks):
+    """Cluster mode: a room's votes are cached only while this process holds the room; when
+    it unloads (or moves to another process), the next holder reads them afresh."""
+
+    def __init__(self, facilitation: Facilitation) -> None:
+        self._facilitation = facilitation
+
+    def unloaded(self, room: Room) -> None:
+        if room.private_owner is None:
+            self._facilitation.forget_votes(room.id)
