@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Engine,
     create_engine,
@@ -55,6 +56,16 @@ _T = TypeVar("_T")
 
 #: How long SQLite waits for a competing writer before failing with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 5000
+
+#: The PostgreSQL advisory lock key taken (``pg_advisory_xact_lock``) as the first statement
+#: of the transaction that creates or migrates the schema: the bytes ``b"koprade!"`` read as
+#: a big-endian 64-bit integer. Processes opening one database at the same moment then
+#: create (or migrate) the schema one after the other: the first does the work, the others
+#: wait for its commit and find the schema finished. Without it they race on PostgreSQL's
+#: catalog (duplicate key in ``pg_type``) and all but one fail. The lock is per database
+#: (not per schema) and held only while the schema is checked; any other user of this key
+#: in the same database would merely wait a moment.
+SCHEMA_LOCK_KEY = 0x6B6F_7072_6164_6521
 
 
 @dataclass(frozen=True)
@@ -249,6 +260,9 @@ class Store:
     def _prepare_schema(self, conn: Connection) -> None:
         """Create tables on an empty database, or verify and migrate an existing one."""
         version_table = schema.schema_version
+        if conn.dialect.name == "postgresql":
+            # First statement: everything below runs once the other openers are done.
+            conn.execute(select(func.pg_advisory_xact_lock(literal(SCHEMA_LOCK_KEY, BigInteger()))))
         if not inspect(conn).has_table(version_table.name):
             schema.metadata.create_all(conn)
             conn.execute(
