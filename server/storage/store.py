@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from server.ids import private_board_id, room_of_board
 from server.storage import schema
 from server.storage.commit_thread import EngineThread
+from server.storage.errors import StorageError as StorageError
 from server.storage.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -125,10 +126,6 @@ class StoredDocument:
     snapshot: bytes | None
     updates: list[bytes]
     last_update_id: int
-
-
-class StorageError(Exception):
-    """The database failed or is in a state this version cannot work with."""
 
 
 class CodeTaken(Exception):
