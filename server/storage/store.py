@@ -43,6 +43,7 @@ from server.storage.schema import (
     SCHEMA_VERSION,
     activity,
     participants,
+    room_leases,
     room_snapshots,
     room_updates,
     rooms,
@@ -429,7 +430,7 @@ class Store:
 
         Its record, participants, votes, update log and snapshot, its private boards,
         named snapshots and participation figures; templates saved from it stay (they are
-        the lab's) but no longer name it.
+        the lab's) but no longer name it. Its lease row goes too (cluster mode).
         """
         async with self._transaction() as conn:
             await conn.execute(delete(room_updates).where(room_updates.c.room_id == room_id))
@@ -450,6 +451,7 @@ class Store:
             )
             await conn.execute(delete(participants).where(participants.c.room_id == room_id))
             await conn.execute(delete(rooms).where(rooms.c.id == room_id))
+            await conn.execute(delete(room_leases).where(room_leases.c.room_id == room_id))
         for key in [k for k in self._log_lengths if room_of_board(k) == room_id]:
             del self._log_lengths[key]
 
