@@ -7,15 +7,23 @@ fixture only, except the one that checks the clear error on SQLite.
 from __future__ import annotations
 
 import asyncio
+import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
+from server.storage.fencing import Fenced
 from server.storage.leases import Lease, LeaseHolder, LeaseStore
 from server.storage.schema import room_leases
+from server.storage.sessions import SessionStore
 from server.storage.store import RoomRecord, StorageError, Store
+from server.storage.writer import UpdateWriter
 
 from .conftest import Database
 from .test_store import T0
@@ -79,7 +87,7 @@ async def other(database: Database) -> AsyncIterator[Store]:
 
 
 @sqlite
-async def test_leases_need_postgresql(store: Store) -> None:
+async def test_leases_and_fencing_need_postgresql(store: Store) -> None:
     leases = LeaseStore(store)
     calls: list[Callable[[], Awaitable[object]]] = [
         lambda: leases.acquire("room", "a", LONG),
@@ -93,6 +101,14 @@ async def test_leases_need_postgresql(store: Store) -> None:
     for call in calls:
         with pytest.raises(StorageError, match=r"cluster mode needs PostgreSQL .* sqlite"):
             await call()
+    store.fence = FakeFence("a", {"room": 1})
+    with pytest.raises(StorageError, match="cluster mode needs PostgreSQL"):
+        await store.append_updates([("room", b"x")])
+    with pytest.raises(StorageError, match="cluster mode needs PostgreSQL"):
+        await store.delete_votes("room")
+    store.fence = None
+    await store.append_updates([("room", b"x")])  # without a fence SQLite works as before
+    assert (await store.load_document("room")).updates == [b"x"]
 
 
 # -- leases --------------------------------------------------------------------------------
@@ -237,3 +253,282 @@ async def test_delete_room_deletes_its_lease(store: Store) -> None:
     await leases.acquire("room2", "a", LONG)
     await store.delete_room("room1")
     assert await leases.holders(["room1", "room2"]) == {"room2": LeaseHolder("a", 1, True)}
+
+
+# -- fencing -------------------------------------------------------------------------------
+
+
+@postgres
+async def test_stale_owner_group_commit_stores_only_the_rooms_it_still_holds(
+    store: Store, other: Store
+) -> None:
+    mine, theirs = LeaseStore(store), LeaseStore(other)
+    for room_id in ("r1", "r2"):
+        await mine.acquire(room_id, "a", LONG)
+    fence = FakeFence("a", {"r1": 1, "r2": 1})
+    store.fence = fence
+    # Node a pauses; its lease of r2 runs out and node b takes r2 over.
+    await mine.release("r2", "a", 1)
+    assert await theirs.acquire("r2", "b", LONG) == Lease("r2", "b", 2)
+
+    result = await store.append_updates(
+        [
+            ("r1", b"1"),
+            ("r2", b"2"),
+            ("r1/p_x", b"p1"),
+            ("r2/p_x", b"p2"),  # a private board belongs to its room's lease
+            ("r3", b"3"),  # never held
+            ("r2", b"2b"),
+            ("r1", b"1b"),
+        ]
+    )
+
+    assert set(result) == {"r1", "r1/p_x"}
+    assert result["r1"][1] == 2 and result["r1/p_x"][1] == 1
+    assert sorted(fence.lost_rooms) == ["r2", "r3"], "once per room"
+    assert (await other.load_document("r1")).updates == [b"1", b"1b"]
+    assert (await other.load_document("r1/p_x")).updates == [b"p1"]
+    for board in ("r2", "r2/p_x", "r3"):
+        assert (await other.load_document(board)).updates == []
+
+    # A batch of fenced rooms only stores nothing and still reports them.
+    fence.lost_rooms.clear()
+    assert await store.append_updates([("r2", b"again")]) == {}
+    assert fence.lost_rooms == ["r2"]
+    assert (await other.load_document("r2")).updates == []
+
+
+@postgres
+async def test_fence_compares_the_epoch_not_only_the_node(store: Store) -> None:
+    leases = LeaseStore(store)
+    await leases.acquire("room", "a", LONG)
+    await leases.release("room", "a", 1)
+    assert await leases.acquire("room", "a", LONG) == Lease("room", "a", 2)
+    fence = FakeFence("a", {"room": 1})  # this process still believes in epoch 1
+    store.fence = fence
+    assert await store.append_updates([("room", b"x")]) == {}
+    assert fence.lost_rooms == ["room"]
+    fence.epochs["room"] = 2
+    assert set(await store.append_updates([("room", b"y")])) == {"room"}
+    assert (await store.load_document("room")).updates == [b"y"]
+
+
+@postgres
+async def test_an_expired_lease_not_taken_over_still_lets_its_owner_write(store: Store) -> None:
+    leases = LeaseStore(store)
+    await leases.acquire("room", "a", 0.2)
+    await until(lambda: expired(leases, "room"))
+    fence = FakeFence("a", {"room": 1})
+    store.fence = fence
+    assert set(await store.append_updates([("room", b"x")])) == {"room"}
+    await store.set_vote("room", "p_a", "c1", 1)
+    assert fence.lost_rooms == []
+    # Once another node took it over, the same writes are refused.
+    assert await leases.acquire("room", "b", LONG) == Lease("room", "b", 2)
+    assert await store.append_updates([("room", b"y")]) == {}
+    with pytest.raises(Fenced):
+        await store.set_vote("room", "p_a", "c1", 2)
+    assert fence.lost_rooms == ["room", "room"]
+    assert (await store.load_document("room")).updates == [b"x"]
+    assert await store.load_votes("room") == {"p_a": {"c1": 1}}
+
+
+async def _fill(store: Store, room_id: str) -> None:
+    await store.create_room(RoomRecord(room_id, "CODE01", "Fenced", T0))
+    await store.add_participant(room_id, "p_a", "Anna", "participant")
+    await store.set_vote(room_id, "p_a", "c1", 2)
+    first = await store.append_updates([(room_id, b"1"), (f"{room_id}/p_a", b"p")])
+    await store.append_updates([(room_id, b"2")])
+    await store.compact(room_id, b"snap", first[room_id][0])
+    await SessionStore(store).add_snapshot(room_id, name="before", kind="manual", data=b"s")
+
+
+async def _state(store: Store, room_id: str) -> tuple[Any, ...]:
+    return (
+        await store.get_room(room_id),
+        await store.list_participants(room_id),
+        await store.load_votes(room_id),
+        await store.load_document(room_id),
+        await store.load_document(f"{room_id}/p_a"),
+        [(s.name, s.kind) for s in await SessionStore(store).list_snapshots(room_id)],
+        await LeaseStore(store).holder(room_id),
+    )
+
+
+def _owner_writes(store: Store, room_id: str) -> dict[str, Callable[[], Awaitable[object]]]:
+    return {
+        "compact": lambda: store.compact(room_id, b"new", 10**9),
+        "compact private": lambda: store.compact(f"{room_id}/p_a", b"new", 10**9),
+        "set_vote 0": lambda: store.set_vote(room_id, "p_a", "c1", 0),
+        "set_vote": lambda: store.set_vote(room_id, "p_a", "c1", 3),
+        "delete_votes": lambda: store.delete_votes(room_id),
+        "remove_participant": lambda: store.remove_participant(room_id, "p_a"),
+        "add_snapshot": lambda: SessionStore(store).add_snapshot(
+            room_id, name="late", kind="phase", data=b"late"
+        ),
+        "delete_room": lambda: store.delete_room(room_id),
+    }
+
+
+@postgres
+@pytest.mark.parametrize("how", ["taken over", "not held"])
+async def test_each_fenced_owner_write_raises_and_changes_nothing(
+    store: Store, other: Store, how: str
+) -> None:
+    await _fill(store, "room")
+    leases = LeaseStore(store)
+    await leases.acquire("room", "a", LONG)
+    fence = FakeFence("a", {"room": 1})
+    if how == "taken over":
+        await leases.release("room", "a", 1)
+        await LeaseStore(other).acquire("room", "b", LONG)
+    else:
+        fence.epochs.clear()  # this process holds no lease of the room at all
+    store.fence = fence
+    before = await _state(other, "room")
+
+    for name, write in _owner_writes(store, "room").items():
+        fence.lost_rooms.clear()
+        with pytest.raises(Fenced) as caught:
+            await write()
+        assert caught.value.room_id == "room", name
+        assert isinstance(caught.value, StorageError)
+        assert fence.lost_rooms == ["room"], name
+        assert await _state(other, "room") == before, f"{name} changed something"
+
+
+@postgres
+async def test_owner_writes_pass_while_the_lease_is_held(store: Store) -> None:
+    """The control for the test above: the same writes, fenced, by the lease's holder."""
+    await _fill(store, "room")
+    await LeaseStore(store).acquire("room", "a", LONG)
+    fence = FakeFence("a", {"room": 1})
+    store.fence = fence
+    before = await _state(store, "room")
+    for name, write in _owner_writes(store, "room").items():
+        await write()
+        after = await _state(store, "room")
+        assert after != before, f"{name} changed nothing"
+        before = after
+    assert fence.lost_rooms == []
+    assert await store.get_room("room") is None
+    assert await LeaseStore(store).holder("room") is None, "delete_room deleted the lease"
+
+
+@postgres
+async def test_a_failing_lost_callback_does_not_fail_the_commit(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken(FakeFence):
+        def lost(self, room_id: str) -> None:
+            raise RuntimeError("owner side bug")
+
+    await LeaseStore(store).acquire("r1", "a", LONG)
+    store.fence = Broken("a", {"r1": 1})
+    with caplog.at_level(logging.ERROR, logger="koprade.storage"):
+        result = await store.append_updates([("r1", b"1"), ("r2", b"2")])
+    assert set(result) == {"r1"}
+    assert "fence.lost failed for room r2" in caplog.text
+    with pytest.raises(Fenced):
+        await store.delete_votes("r2")
+
+
+@postgres
+async def test_update_writer_treats_fenced_updates_as_done(
+    store: Store, other: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    leases = LeaseStore(store)
+    await leases.acquire("kept", "a", LONG)
+    await leases.acquire("lost", "a", LONG)
+    await leases.release("lost", "a", 1)
+    await LeaseStore(other).acquire("lost", "b", LONG)
+    fence = FakeFence("a", {"kept": 1, "lost": 1})
+    store.fence = fence
+    flushed: list[tuple[str, int, int]] = []
+    writer = UpdateWriter(
+        store, interval=0, merge=None, on_flushed=lambda *args: flushed.append(args)
+    )
+    await writer.start()
+    called: list[str] = []
+    try:
+        with caplog.at_level(logging.ERROR, logger="koprade.storage"):
+            writer.enqueue("kept", b"k1")
+            lost_seq = writer.enqueue("lost", b"l1")
+            writer.enqueue("lost/p_a", b"lp")
+            kept_seq = writer.enqueue("kept", b"k2")
+            writer.when_committed(lost_seq, lambda: called.append("lost"))
+            writer.when_committed(kept_seq, lambda: called.append("kept"))
+            assert await writer.committed_within(10)
+    finally:
+        await writer.stop()
+    assert sorted(called) == ["kept", "lost"]
+    assert writer.pending_count() == 0
+    assert writer.pending_count("lost") == writer.pending_count("lost/p_a") == 0
+    assert writer.consecutive_failures == 0
+    assert [room for room, _, _ in flushed] == ["kept"]
+    assert fence.lost_rooms == ["lost"]
+    assert (await other.load_document("kept")).updates == [b"k1", b"k2"]
+    assert (await other.load_document("lost")).updates == []
+    assert (await other.load_document("lost/p_a")).updates == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+@postgres
+async def test_a_take_over_waits_for_the_running_fenced_write(database: Database) -> None:
+    """FOR SHARE: a write that passed its fence check commits before a take-over can bump
+    the epoch, so the new owner (which loads the room after winning) sees it."""
+    app = f"koprade_t_{uuid.uuid4().hex[:12]}"
+
+    def named(name: str) -> Store:
+        options = database.engine_options["connect_args"]["server_settings"]
+        settings = {**options, "application_name": f"{app}_{name}"}
+        return Store(database.url, engine_options={"connect_args": {"server_settings": settings}})
+
+    owner, taker = named("owner"), named("taker")
+    admin = create_async_engine(database.url, poolclass=NullPool, **database.engine_options)
+    await owner.open()
+    await taker.open()
+    try:
+        mine = LeaseStore(owner)
+        await mine.acquire("room", "a", LONG)
+        await mine.release("room", "a", 1)  # expired, not taken over: a may still write
+        fence = FakeFence("a", {"room": 1})
+        owner.fence = fence
+
+        async def waiting_on_a_lock(name: str) -> bool:
+            async with admin.connect() as conn:
+                n = (
+                    await conn.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity "
+                            "WHERE application_name = :app AND wait_event_type = 'Lock'"
+                        ),
+                        {"app": f"{app}_{name}"},
+                    )
+                ).scalar_one()
+            return bool(n)
+
+        async with admin.connect() as blocker:
+            # Hold the write up after its fence check, at its INSERT.
+            await blocker.execute(text("LOCK TABLE koprade_room_updates IN EXCLUSIVE MODE"))
+            write = asyncio.create_task(owner.append_updates([("room", b"late")]))
+            await until(lambda: waiting_on_a_lock("owner"))
+            take = asyncio.create_task(LeaseStore(taker).acquire("room", "b", LONG))
+
+            async def take_blocked() -> bool:
+                assert not take.done(), "the take-over did not wait for the running write"
+                return await waiting_on_a_lock("taker")
+
+            await until(take_blocked)
+            assert not write.done()
+            await blocker.commit()  # the write goes on, commits; then the take-over
+        assert set(await write) == {"room"}
+        assert await take == Lease("room", "b", 2)
+        assert (await taker.load_document("room")).updates == [b"late"]
+        # From now on a's writes are refused.
+        assert await owner.append_updates([("room", b"later")]) == {}
+        assert fence.lost_rooms == ["room"]
+    finally:
+        await owner.close()
+        await taker.close()
+        await admin.dispose()
