@@ -41,6 +41,14 @@ Model = TypeVar("Model", bound=BaseModel)
 # -- field types -------------------------------------------------------------------------------
 
 
+def _at_most(value: str, max_length: int) -> str:
+    if len(value) > max_length:
+        raise PydanticCustomError(
+            "too_long", "must be at most {limit} characters", {"limit": max_length}
+        )
+    return value
+
+
 def folded(max_length: int) -> AfterValidator:
     """For text: trimmed with runs of white space folded to one space, 1..max_length long.
 
@@ -52,11 +60,7 @@ def folded(max_length: int) -> AfterValidator:
         value = " ".join(value.split())
         if not value:
             raise PydanticCustomError("empty", "must not be empty")
-        if len(value) > max_length:
-            raise PydanticCustomError(
-                "too_long", "must be at most {limit} characters", {"limit": max_length}
-            )
-        return value
+        return _at_most(value, max_length)
 
     return AfterValidator(fold)
 
@@ -70,11 +74,7 @@ def non_blank(max_length: int) -> AfterValidator:
     def check(value: str) -> str:
         if not value.strip():
             raise PydanticCustomError("empty", "must be a non-empty string")
-        if len(value) > max_length:
-            raise PydanticCustomError(
-                "too_long", "must be at most {limit} characters", {"limit": max_length}
-            )
-        return value
+        return _at_most(value, max_length)
 
     return AfterValidator(check)
 

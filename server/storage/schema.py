@@ -29,7 +29,7 @@ from sqlalchemy import text as sa_text
 
 #: Version of the schema this code creates and understands. Bump it together with an
 #: entry in :data:`MIGRATIONS`.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: Longest room or participant id the tables accept (ids are generated, 12-14 chars).
 MAX_ID_LENGTH = 32
@@ -178,6 +178,20 @@ activity = Table(
     Column("last_seen", UTCDateTime, nullable=True),
 )
 
+room_leases = Table(
+    "koprade_room_leases",
+    metadata,
+    # Cluster mode (server/storage/leases.py): which node owns a room, one row per room id
+    # (never a private board's id: a private board belongs to its room's lease). The row
+    # stays when a lease is released or expires, so ``epoch`` (the fencing number) only
+    # ever grows; deleting the room deletes it.
+    Column("room_id", String(MAX_ID_LENGTH), primary_key=True),
+    Column("node", String(128), nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+    # Compared with the database's clock (now()), never a node's.
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
 
 def _migrate_1_to_2(conn: Connection) -> None:
     """Facilitation: removable participants and server-side dot votes."""
@@ -196,6 +210,15 @@ def _migrate_2_to_3(conn: Connection) -> None:
         table.create(conn)  # with its indexes
 
 
+def _migrate_3_to_4(conn: Connection) -> None:
+    """Cluster mode: room leases with fencing numbers."""
+    room_leases.create(conn)
+
+
 #: Migrations keyed by the version they upgrade *from*; each runs inside the opening
 #: transaction and must leave the schema at ``from_version + 1``.
-MIGRATIONS: dict[int, Callable[[Connection], Any]] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
+MIGRATIONS: dict[int, Callable[[Connection], Any]] = {
+    1: _migrate_1_to_2,
+    2: _migrate_2_to_3,
+    3: _migrate_3_to_4,
+}

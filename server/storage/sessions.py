@@ -107,7 +107,8 @@ class SessionStore:
             created=created,
             data=data,
         )
-        async with self.store._transaction() as conn:
+        # Written by the room's owner: fenced in cluster mode (raises Fenced if it is not).
+        async with self.store._owner_transaction(room_id) as conn:
             new_id = (await conn.execute(stmt.returning(snapshots.c.id))).scalar_one()
         return SnapshotRecord(
             int(new_id), room_id, name, kind, phase, author, created, size=len(data)

@@ -9,7 +9,7 @@ INSERT and a full rewrite only happens on compaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Engine,
     create_engine,
@@ -36,11 +37,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from server.ids import private_board_id, room_of_board
 from server.storage import schema
 from server.storage.commit_thread import EngineThread
+from server.storage.errors import StorageError as StorageError
+from server.storage.fencing import Fence, Fenced, held_rooms, require_postgres
 from server.storage.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
     activity,
     participants,
+    room_leases,
     room_snapshots,
     room_updates,
     rooms,
@@ -55,6 +59,16 @@ _T = TypeVar("_T")
 
 #: How long SQLite waits for a competing writer before failing with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 5000
+
+#: The PostgreSQL advisory lock key taken (``pg_advisory_xact_lock``) as the first statement
+#: of the transaction that creates or migrates the schema: the bytes ``b"koprade!"`` read as
+#: a big-endian 64-bit integer. Processes opening one database at the same moment then
+#: create (or migrate) the schema one after the other: the first does the work, the others
+#: wait for its commit and find the schema finished. Without it they race on PostgreSQL's
+#: catalog (duplicate key in ``pg_type``) and all but one fail. The lock is per database
+#: (not per schema) and held only while the schema is checked; any other user of this key
+#: in the same database would merely wait a moment.
+SCHEMA_LOCK_KEY = 0x6B6F_7072_6164_6521
 
 
 @dataclass(frozen=True)
@@ -116,10 +130,6 @@ class StoredDocument:
     last_update_id: int
 
 
-class StorageError(Exception):
-    """The database failed or is in a state this version cannot work with."""
-
-
 class CodeTaken(Exception):
     """``create_room`` was given a join code another room already uses."""
 
@@ -166,6 +176,13 @@ class Store:
 
     Create it, ``await open()`` once, and ``await close()`` on shutdown. All methods
     raise :class:`StorageError` when the database fails (the original error is chained).
+
+    ``fence`` (cluster mode, PostgreSQL only) makes the owner writes check, inside their
+    transaction, that this process still holds the room's lease (server/storage/fencing.py):
+    ``append_updates`` then stores only the rooms still held, and ``compact``, ``set_vote``,
+    ``delete_votes``, ``delete_room``, ``remove_participant`` and the named snapshots of
+    ``SessionStore.add_snapshot`` raise :class:`~server.storage.fencing.Fenced`. ``None``
+    (a single process) checks nothing and costs nothing.
     """
 
     def __init__(self, url: str, *, engine_options: dict[str, Any] | None = None) -> None:
@@ -181,6 +198,8 @@ class Store:
         # the first time is counted once. Another process writing the same room only
         # delays compaction here, which is harmless.
         self._log_lengths: dict[str, int] = {}
+        #: The fence of cluster mode (see the class docstring); None for a single process.
+        self.fence: Fence | None = None
 
     @classmethod
     def for_settings(cls, data_dir: Path, database_url: str | None) -> Store:
@@ -249,6 +268,9 @@ class Store:
     def _prepare_schema(self, conn: Connection) -> None:
         """Create tables on an empty database, or verify and migrate an existing one."""
         version_table = schema.schema_version
+        if conn.dialect.name == "postgresql":
+            # First statement: everything below runs once the other openers are done.
+            conn.execute(select(func.pg_advisory_xact_lock(literal(SCHEMA_LOCK_KEY, BigInteger()))))
         if not inspect(conn).has_table(version_table.name):
             schema.metadata.create_all(conn)
             conn.execute(
@@ -321,6 +343,47 @@ class Store:
         if self._dialect_name == "sqlite":
             return sqlite.insert(table)
         raise StorageError(f"unsupported database dialect {self._dialect_name!r}")
+
+    def _write_fence(self) -> Fence | None:
+        """The fence owner writes must pass (None: no check); PostgreSQL only."""
+        fence = self.fence
+        if fence is not None:
+            require_postgres(self._dialect_name)
+        return fence
+
+    @staticmethod
+    def _report_lost(fence: Fence, room_ids: Iterable[str]) -> None:
+        for room_id in room_ids:
+            try:
+                fence.lost(room_id)
+            except Exception:
+                logger.exception("fence.lost failed for room %s", room_id)
+
+    @asynccontextmanager
+    async def _owner_transaction(self, board_id: str) -> AsyncIterator[AsyncConnection]:
+        """``_transaction()`` for a write only the owner of the board's room may make.
+
+        With a fence, the transaction first checks (and share-locks) the room's lease row;
+        if this process no longer holds it, it rolls back, reports the room to
+        ``fence.lost`` and raises :class:`Fenced` without running the body.
+        """
+        fence = self._write_fence()
+        if fence is None:
+            async with self._transaction() as conn:
+                yield conn
+            return
+        room_id = room_of_board(board_id)
+        epochs = {room_id: fence.epoch_of(room_id)}
+        refused = Fenced(room_id)
+        try:
+            async with self._transaction() as conn:
+                if not await conn.run_sync(held_rooms, fence.node, epochs):
+                    raise refused
+                yield conn
+        except Fenced as exc:
+            if exc is refused:
+                self._report_lost(fence, [room_id])
+            raise
 
     async def ping(self) -> None:
         """Round-trip to the database; raises StorageError if it does not answer."""
@@ -418,9 +481,9 @@ class Store:
 
         Its record, participants, votes, update log and snapshot, its private boards,
         named snapshots and participation figures; templates saved from it stay (they are
-        the lab's) but no longer name it.
+        the lab's) but no longer name it. Its lease row goes too (cluster mode).
         """
-        async with self._transaction() as conn:
+        async with self._owner_transaction(room_id) as conn:
             await conn.execute(delete(room_updates).where(room_updates.c.room_id == room_id))
             await conn.execute(delete(room_snapshots).where(room_snapshots.c.room_id == room_id))
             # Private documents (silent brainstorming) are stored as "<room>/<participant>".
@@ -439,6 +502,7 @@ class Store:
             )
             await conn.execute(delete(participants).where(participants.c.room_id == room_id))
             await conn.execute(delete(rooms).where(rooms.c.id == room_id))
+            await conn.execute(delete(room_leases).where(room_leases.c.room_id == room_id))
         for key in [k for k in self._log_lengths if room_of_board(k) == room_id]:
             del self._log_lengths[key]
 
@@ -514,11 +578,20 @@ class Store:
         log_length)`` where log_length counts the updates in the room's log after its
         snapshot, i.e. what compaction would fold. (Rows this process did not write, or
         that a compaction left, count as one update each.)
+
+        With a ``fence``, the rows of boards whose room this process no longer holds are
+        not inserted (the others are, in the same transaction): after the commit each such
+        room is reported to ``fence.lost`` once, and its boards are missing from the result.
         """
         if not batch:
             return {}
         if counts is not None and len(counts) != len(batch):
             raise ValueError("counts must give one number per row")
+        fence = self._write_fence()
+        epochs: dict[str, int | None] = {}
+        if fence is not None:
+            for room_id in dict.fromkeys(room_of_board(room) for room, _ in batch):
+                epochs[room_id] = fence.epoch_of(room_id)
         created = _now()
         params = [{"room_id": room, "data": data, "created": created} for room, data in batch]
         rows_per_room: dict[str, int] = {}
@@ -540,22 +613,45 @@ class Store:
             )
         uncounted = sorted(room for room in batch_counts if room not in self._log_lengths)
 
-        def insert_and_count(conn: Connection) -> tuple[Sequence[Any], dict[str, int]]:
-            inserted = conn.execute(stmt_ret, params).all()
-            if not uncounted:
-                return inserted, {}
-            return inserted, {
-                row.room_id: int(row.n) for row in conn.execute(self._log_counts(uncounted))
-            }
+        def insert_and_count(
+            conn: Connection,
+        ) -> tuple[Sequence[Any], dict[str, int], set[str]]:
+            rows, to_count = params, uncounted
+            refused: set[str] = set()
+            if fence is not None:
+                held = held_rooms(conn, fence.node, epochs)
+                refused = {room_id for room_id in epochs if room_id not in held}
+                if refused:
+                    rows = [
+                        row
+                        for (room, _), row in zip(batch, params, strict=True)
+                        if room_of_board(room) in held
+                    ]
+                    to_count = [r for r in uncounted if room_of_board(r) in held]
+                if not rows:
+                    return [], {}, refused
+            inserted = conn.execute(stmt_ret, rows).all()
+            if not to_count:
+                return inserted, {}, refused
+            return (
+                inserted,
+                {row.room_id: int(row.n) for row in conn.execute(self._log_counts(to_count))},
+                refused,
+            )
 
-        inserted, counted = await self._write_transaction(insert_and_count)
-        if len(inserted) != len(batch):  # pragma: no cover - would be a driver bug
-            raise StorageError(f"inserted {len(batch)} updates but got {len(inserted)} ids back")
+        inserted, counted, refused = await self._write_transaction(insert_and_count)
+        if fence is not None and refused:
+            self._report_lost(fence, sorted(refused))
+        stored = [room for room in batch_counts if room_of_board(room) not in refused]
+        expected = sum(rows_per_room[room] for room in stored)
+        if len(inserted) != expected:  # pragma: no cover - would be a driver bug
+            raise StorageError(f"inserted {expected} updates but got {len(inserted)} ids back")
         last_ids: dict[str, int] = {}
         for room, new_id in inserted:
             last_ids[room] = max(int(new_id), last_ids.get(room, 0))
         result = {}
-        for room, added in batch_counts.items():
+        for room in stored:
+            added = batch_counts[room]
             if room in counted:  # counted inside the transaction, this batch included
                 self._log_lengths[room] = counted[room] - rows_per_room[room] + added
             else:
@@ -615,7 +711,7 @@ class Store:
             },
             where=room_snapshots.c.upto_update_id <= stmt.excluded.upto_update_id,
         )
-        async with self._transaction() as conn:
+        async with self._owner_transaction(room_id) as conn:
             await conn.execute(stmt)
             await conn.execute(
                 delete(room_updates).where(
@@ -670,7 +766,7 @@ class Store:
 
     async def remove_participant(self, room_id: str, participant_id: str) -> bool:
         """Mark a participant removed (their token stops working); False if unknown."""
-        async with self._transaction() as conn:
+        async with self._owner_transaction(room_id) as conn:
             result = await conn.execute(
                 update(participants)
                 .where(
@@ -714,7 +810,7 @@ class Store:
             votes.c.participant_id == participant_id,
             votes.c.card_id == card_id,
         )
-        async with self._transaction() as conn:
+        async with self._owner_transaction(room_id) as conn:
             if count <= 0:
                 await conn.execute(delete(votes).where(*key))
                 return
@@ -743,7 +839,7 @@ class Store:
             return sorted(row.room_id for row in rows)
 
     async def delete_votes(self, room_id: str) -> None:
-        async with self._transaction() as conn:
+        async with self._owner_transaction(room_id) as conn:
             await conn.execute(delete(votes).where(votes.c.room_id == room_id))
 
     # -- participation figures ---------------------------------------------------------

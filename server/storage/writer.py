@@ -10,6 +10,12 @@ event loop, so every room whose relay tick is due shares it) and the rooms fan o
 it is done. Updates nobody waits for are committed at most ``interval`` seconds later.
 A failed commit keeps the batch queued, in order, and is retried with backoff: updates
 are never dropped, and nothing waiting for them is relayed until they are stored.
+
+The one exception is cluster mode's fencing (server/storage/fencing.py): updates of a room
+whose lease this process lost are not stored (another process owns the room now). The
+store reports the room to its fence before the commit returns; here those updates count as
+done like the others (they leave the queue, waiters are called, ``on_flushed`` skips the
+room), so a lost room never holds up the rooms still owned.
 """
 
 from __future__ import annotations
@@ -327,6 +333,10 @@ class UpdateWriter:
         self._notify_waiters()
         if self._on_flushed is not None:
             for room_id in dict.fromkeys(i.room_id for i in items):
+                if room_id not in result:
+                    # Fenced (cluster mode): the room's lease is gone, nothing was stored and
+                    # the store told the fence. The updates leave the queue all the same.
+                    continue
                 try:
                     last_id, log_length = result[room_id]
                     self._on_flushed(room_id, last_id, log_length)

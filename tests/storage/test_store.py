@@ -95,8 +95,9 @@ async def test_open_creates_schema_and_reopen_keeps_data(database: Database) -> 
         "koprade_snapshots",
         "koprade_templates",
         "koprade_activity",
+        "koprade_room_leases",
     } <= tables
-    assert [v for (v,) in versions] == [schema.SCHEMA_VERSION] == [3]
+    assert [v for (v,) in versions] == [schema.SCHEMA_VERSION] == [4]
     await first.create_room(room(1))
     await first.append_updates([("room00000001", b"\x01"), ("room00000001", b"\x02")])
     await first.close()
@@ -109,7 +110,7 @@ async def test_open_creates_schema_and_reopen_keeps_data(database: Database) -> 
         assert loaded.updates == [b"\x01", b"\x02"]
         async with second.engine.connect() as conn:
             versions = (await conn.execute(select(schema.schema_version.c.version))).all()
-        assert [v for (v,) in versions] == [3]
+        assert [v for (v,) in versions] == [4]
     finally:
         await second.close()
 
@@ -122,7 +123,7 @@ async def test_newer_schema_version_is_refused(database: Database) -> None:
     await first.close()
 
     second = database.make_store()
-    with pytest.raises(StorageError, match=r"schema version 4 is newer .* supports \(3\)"):
+    with pytest.raises(StorageError, match=r"schema version 5 is newer .* supports \(4\)"):
         await second.open()
     with pytest.raises(StorageError, match="not open"):
         await second.ping()
@@ -135,7 +136,13 @@ async def test_schema_1_is_migrated_and_keeps_its_data(database: Database) -> No
     await first.create_room(room(1))
     await first.add_participant("room00000001", "p_anna", "Anna", "participant")
     async with first.engine.begin() as conn:  # back to what schema 1 looked like
-        for table in (schema.votes, schema.snapshots, schema.templates, schema.activity):
+        for table in (
+            schema.votes,
+            schema.snapshots,
+            schema.templates,
+            schema.activity,
+            schema.room_leases,
+        ):
             await conn.run_sync(table.drop)
         await conn.execute(sa_text("ALTER TABLE koprade_participants DROP COLUMN removed"))
         await conn.execute(update(schema.schema_version).values(version=1))
@@ -148,12 +155,51 @@ async def test_schema_1_is_migrated_and_keeps_its_data(database: Database) -> No
             versions = (await conn.execute(select(schema.schema_version.c.version))).all()
             tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
         assert [v for (v,) in versions] == [schema.SCHEMA_VERSION]
-        assert {"koprade_votes", "koprade_snapshots", "koprade_activity"} <= tables
+        assert {
+            "koprade_votes",
+            "koprade_snapshots",
+            "koprade_activity",
+            "koprade_room_leases",
+        } <= tables
         assert [p.name for p in await second.list_participants("room00000001")] == ["Anna"]
         assert await second.remove_participant("room00000001", "p_anna")
         assert await second.removed_participants("room00000001") == {"p_anna"}
         await second.set_vote("room00000001", "p_anna", "card-1", 2)
         assert await second.load_votes("room00000001") == {"p_anna": {"card-1": 2}}
+    finally:
+        await second.close()
+
+
+async def test_schema_3_is_migrated_to_4_with_the_leases_table(database: Database) -> None:
+    """A database of the previous release (schema 3) gains koprade_room_leases, data kept."""
+    first = database.make_store()
+    await first.open()
+    await first.create_room(room(1))
+    await first.append_updates([("room00000001", b"\x01")])
+    async with first.engine.begin() as conn:  # back to what schema 3 looked like
+        await conn.run_sync(schema.room_leases.drop)
+        await conn.execute(update(schema.schema_version).values(version=3))
+    await first.close()
+
+    second = database.make_store()
+    await second.open()
+    try:
+        async with second.engine.connect() as conn:
+            versions = (await conn.execute(select(schema.schema_version.c.version))).all()
+            columns = await conn.run_sync(
+                lambda c: {
+                    col["name"]: col for col in inspect(c).get_columns("koprade_room_leases")
+                }
+            )
+            primary = await conn.run_sync(
+                lambda c: inspect(c).get_pk_constraint("koprade_room_leases")
+            )
+        assert [v for (v,) in versions] == [4]
+        assert set(columns) == {"room_id", "node", "epoch", "expires_at"}
+        assert not any(col["nullable"] for col in columns.values())
+        assert primary["constrained_columns"] == ["room_id"]
+        assert await second.get_room("room00000001") == room(1)
+        assert (await second.load_document("room00000001")).updates == [b"\x01"]
     finally:
         await second.close()
 
