@@ -35,7 +35,6 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
-from server.storage.leases import LeaseStore
 
 from server.cluster.envelope import (
     OWNERS_GROUP,
@@ -65,6 +64,7 @@ from server.rooms.hooks import RoomHooks
 from server.rooms.manager import RoomManager, RoomNotFound
 from server.rooms.refusal import refuse
 from server.rooms.room import Room
+from server.storage.leases import LeaseStore
 from server.storage.store import ParticipantRecord, RoomRecord, StorageError
 from server.tokens import Claims
 

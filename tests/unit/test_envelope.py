@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from server.cluster.envelope import (
     BadEntry,
     Call,
-    Closed,
     CloseConnection,
+    Closed,
     Delivered,
     Opened,
     PeerKey,
