@@ -1,0 +1,147 @@
+"""Two Koprade apps on one PostgreSQL database and one Redis: a room has one owner, and
+clients on either process work on the same board.
+
+In-process servers (real uvicorn on ephemeral ports, real Redis, real PostgreSQL) keep these
+tests quick; tests/cluster/test_cluster.py runs separate processes and kills them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from pycrdt import Map
+
+from server.config import Settings
+from tests.support.servers import InProcessServer
+from tests.support.yclient import YClient, wait_until
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+async def nodes(
+    postgres_database: str, settings: Settings, tmp_path: Path
+) -> AsyncIterator[list[InProcessServer]]:
+    base = replace(settings, database_url=postgres_database, redis_url=REDIS_URL)
+    servers = [
+        await InProcessServer(
+            replace(base, data_dir=tmp_path / f"node{i}", node_id=f"test-node{i}-{tmp_path.name}")
+        ).start()
+        for i in (1, 2)
+    ]
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            await server.stop()
+
+
+def owner_of(nodes: list[InProcessServer], room: str) -> list[int]:
+    return [i for i, node in enumerate(nodes) if room in node.services.cluster.owner.owned]
+
+
+async def test_clients_on_two_processes_converge(nodes: list[InProcessServer]) -> None:
+    one, two = nodes
+    info = await one.create_room("Cluster")
+    anna = await YClient(one.ws_url, info.room, info.token).connect()
+    assert owner_of(nodes, info.room) == [0]
+    janis_token = (await two.join(info.code, "Jānis"))["token"]
+    janis = await YClient(two.ws_url, info.room, janis_token).connect()
+    assert owner_of(nodes, info.room) == [0]  # the second process is only a gateway
+
+    anna.cards["a"] = anna.card("from node one")
+    janis.cards["j"] = janis.card("from node two")
+    await wait_until(lambda: "a" in janis.cards and "j" in anna.cards, message="both cards")
+    assert anna.board() == janis.board()
+    live = one.services.rooms.rooms[info.room].doc.get("cards", type=Map)
+    assert set(live.keys()) == {"a", "j"}
+    # Jānis's name reached the board through the owner.
+    meta = anna.doc.get("meta", type=Map)
+    await wait_until(
+        lambda: "Jānis" in (meta.to_py() or {}).get("people", {}).values(), message="his name"
+    )
+    await anna.close()
+    await janis.close()
+
+
+async def test_a_command_through_the_other_process_runs_on_the_owner(
+    nodes: list[InProcessServer],
+) -> None:
+    one, two = nodes
+    info = await one.create_room("Cluster")
+    anna = await YClient(one.ws_url, info.room, info.token).connect()
+    # The facilitator's command reaches process two; the owner (one) runs it.
+    response = await two.command(info.room, info.token, "settings", locked=True)
+    assert response.status_code == 200, response.text
+    meta = anna.doc.get("meta", type=Map)
+    await wait_until(lambda: meta.get("locked") is True, message="the lock relayed")
+    await anna.close()
+
+
+async def test_presence_crosses_processes_and_goes_when_the_client_leaves(
+    nodes: list[InProcessServer],
+) -> None:
+    one, two = nodes
+    info = await one.create_room("Cluster")
+    anna = await YClient(one.ws_url, info.room, info.token).connect()
+    janis_token = (await two.join(info.code, "Jānis"))["token"]
+    janis = await YClient(two.ws_url, info.room, janis_token).connect()
+    await janis.set_presence({"cursor": {"x": 1, "y": 2}})
+    await wait_until(lambda: len(anna.peers()) == 1, message="Jānis's cursor on node one")
+    await janis.close()
+    await wait_until(lambda: not anna.peers(), message="Jānis's presence gone")
+    await anna.close()
+
+
+async def test_private_boards_of_a_remote_participant_never_enter_the_room_stream(
+    nodes: list[InProcessServer],
+) -> None:
+    one, two = nodes
+    info = await one.create_room("Cluster")
+    anna = await YClient(one.ws_url, info.room, info.token).connect()
+    assert (await one.command(info.room, info.token, "private", on=True)).status_code == 200
+    token = (await two.join(info.code, "Jānis"))["token"]
+    bob_token = (await two.join(info.code, "Bob"))["token"]
+    bob = await YClient(two.ws_url, info.room, bob_token).connect()
+    mine = await YClient(two.ws_url, info.room, token, private=True).connect()
+    mine.cards["secret"] = mine.card("my secret idea ķ")
+    redis = one.services.cluster.redis
+
+    def private_applied() -> bool:
+        board = one.services.rooms.rooms.get(f"{info.room}/{mine.participant}")
+        return board is not None and "secret" in board.doc.get("cards", type=Map).keys()
+
+    await wait_until(private_applied, message="the private card on its owner")
+    anna.cards["shared"] = anna.card("on the shared board")
+    await wait_until(lambda: "shared" in bob.cards, message="a shared card to Bob")
+    out = await redis.xrange(f"koprade:out:{info.room}")
+    assert out, "the shared board's relays went through the stream"
+    assert all("my secret idea".encode() not in fields.get(b"d", b"") for _, fields in out)
+    secret = "my secret idea".encode()
+    assert not any(secret in frame for frame in bob.frames + anna.frames)
+    assert "my secret idea" in str(mine.board())
+    await bob.close()
+    await mine.close()
+    await anna.close()
+
+
+async def test_an_unowned_room_is_taken_by_the_first_process_that_needs_it(
+    nodes: list[InProcessServer],
+) -> None:
+    one, two = nodes
+    info = await one.create_room("Cluster")
+    token = (await two.join(info.code, "Jānis"))["token"]
+    janis = await YClient(two.ws_url, info.room, token).connect()
+    assert owner_of(nodes, info.room) == [1]
+    async with httpx.AsyncClient(base_url=one.url) as http:
+        snap = await http.post(
+            f"/api/rooms/{info.room}/snapshots",
+            json={"name": "mid-way"},
+            headers={"authorization": f"Bearer {info.token}"},
+        )
+    assert snap.status_code in (200, 201), snap.text
+    await janis.close()
