@@ -22,12 +22,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from prometheus_client import Histogram
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from server.storage.leases import LeaseStore
 
 from server.cluster.envelope import (
     BadEntry,
@@ -54,6 +55,7 @@ from server.cluster.streams import StreamWriter, normalize
 from server.errors import OwnedElsewhere, Unavailable
 from server.ids import room_of_board
 from server.rooms.connection import Connection
+from server.storage.leases import LeaseStore
 from server.storage.store import StorageError
 from server.tokens import Claims
 
@@ -123,6 +125,8 @@ class Gateway:
         self._calls: dict[str, asyncio.Future[Reply]] = {}
         self._loops: list[asyncio.Task[None]] = []
         self.moves = 0  # rooms whose connections were sent to a new owner (metrics)
+        #: Observes how long relay entries took from the owner to here (set by metrics).
+        self.stream_lag: Histogram | None = None
 
     async def start(self) -> None:
         await self._refresh_alive()
@@ -286,6 +290,10 @@ class Gateway:
             self._moved(target)
             return
         if isinstance(entry, Relayed):
+            if self.stream_lag is not None:
+                # A stream id starts with the milliseconds of the owner's Redis clock.
+                appended_ms = int(entry_id.partition("-")[0])
+                self.stream_lag.observe(max(time.time() * 1000 - appended_ms, 0) / 1000)
             skip = entry.skip.conn if entry.skip and entry.skip.gateway == self.node else None
             for conn, connection in list(target.conns.items()):
                 if conn != skip:

@@ -168,6 +168,14 @@ class Owner(RoomHooks):
         await self.writer.flushed()
 
     @property
+    def remote_members(self) -> int:
+        return len(self._members)
+
+    @property
+    def pending_entries(self) -> int:
+        return sum(len(owned.unacked) for owned in self._owned.values())
+
+    @property
     def owned(self) -> dict[str, int]:
         """Room id -> epoch of every lease this process holds."""
         return {room_id: owned.epoch for room_id, owned in self._owned.items()}

@@ -64,8 +64,18 @@ async def test_clients_on_two_processes_converge(nodes: list[InProcessServer]) -
     await wait_until(
         lambda: "Jānis" in (meta.to_py() or {}).get("people", {}).values(), message="his name"
     )
+    figures = [await metrics(node) for node in nodes]
+    assert "koprade_cluster_rooms_owned 1.0" in figures[0]
+    assert "koprade_cluster_remote_members 1.0" in figures[0]
+    assert "koprade_cluster_gateway_connections 1.0" in figures[1]
+    assert "koprade_cluster_stream_lag_seconds_count 0.0" not in figures[1]
     await anna.close()
     await janis.close()
+
+
+async def metrics(node: InProcessServer) -> str:
+    async with httpx.AsyncClient(base_url=node.url) as http:
+        return (await http.get("/metrics")).text
 
 
 async def test_a_command_through_the_other_process_runs_on_the_owner(
