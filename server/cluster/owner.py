@@ -187,11 +187,10 @@ class Owner(RoomHooks):
         return owned.epoch if owned is not None else None
 
     def lost(self, room_id: str) -> None:
-        """A write found the lease gone: give the room up (called inside the commit)."""
-        if room_id in self._owned:
-            asyncio.get_running_loop().call_soon(
-                self._step_down, room_id, "a write found the room's lease taken over"
-            )
+        """A write found the lease gone: give the room up, right here inside the commit,
+        before the writer releases the frames that waited for it (they were not stored,
+        so nobody may see them)."""
+        self._step_down(room_id, "a write found the room's lease taken over")
 
     # -- hooks -----------------------------------------------------------------------------
 

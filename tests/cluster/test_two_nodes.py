@@ -155,3 +155,55 @@ async def test_an_unowned_room_is_taken_by_the_first_process_that_needs_it(
         )
     assert snap.status_code in (200, 201), snap.text
     await janis.close()
+
+
+async def expire_lease(database_url: str, room: str) -> None:
+    """What a paused or cut-off owner looks like to the others: its lease ran out."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE koprade_room_leases SET expires_at = now() - interval '1 second' "
+                    "WHERE room_id = :room"
+                ),
+                {"room": room},
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_a_stale_owner_writes_nothing_and_its_clients_lose_nothing(
+    nodes: list[InProcessServer], postgres_database: str
+) -> None:
+    one, two = nodes
+    info = await one.create_room("Cluster")
+    anna = await YClient(one.ws_url, info.room, info.token).connect()
+    anna.cards["before"] = anna.card("before the take-over")
+    live = one.services.rooms.rooms[info.room].doc.get("cards", type=Map)
+    await wait_until(
+        lambda: "before" in live and one.services.rooms.writer.pending_count() == 0,
+        message="the first card stored",
+    )
+
+    await expire_lease(postgres_database, info.room)
+    janis_token = (await two.join(info.code, "Jānis"))["token"]
+    janis = await YClient(two.ws_url, info.room, janis_token).connect()
+    assert two.services.cluster.owner.owned.get(info.room) == 2  # taken over: epoch 2
+    assert "before" in janis.cards
+
+    # Anna's process does not know yet: her edit is accepted there, but fenced off.
+    anna.cards["during"] = anna.card("written to the stale owner")
+    code, _ = await anna.wait_closed(timeout=10)
+    assert code == 1012  # the room moved: reconnect
+    assert info.room not in one.services.cluster.owner.owned
+    assert "during" not in janis.cards  # never shown: it was never stored
+
+    # Her client still holds the edit and sends it on reconnecting (to any process).
+    again = await YClient(two.ws_url, info.room, info.token, doc=anna.doc).connect()
+    await wait_until(lambda: "during" in janis.cards, message="Anna's edit after reconnecting")
+    await again.close()
+    await janis.close()
