@@ -340,7 +340,11 @@ class Gateway:
             # What this gateway read is done with; a dead gateway's stream expires.
             pipe.xtrim(self._stream, minid=self._position, approximate=True)
             pipe.expire(self._stream, 60)
-            await pipe.execute()
+            *_, kept = await pipe.execute()
+        if not kept:
+            # Redis lost its data (a restart): owners append to this stream only while it
+            # exists, so make it again. New ids are later (they start with the time).
+            await self._redis.xadd(self._stream, cast(dict[Any, Any], encode_outbound(Wake())))
 
     def _transport_failed(self, exc: Exception) -> None:
         boards = list(self._boards.values())

@@ -281,9 +281,37 @@ class Owner(RoomHooks):
                 # write is fenced: keep serving, and learn the truth at the next renewal.
                 log.warning("renewing %d room leases failed: %s", len(asked), exc)
                 continue
-            for room_id, epoch in asked.items():
-                if room_id not in held and self.epoch_of(room_id) == epoch:
-                    self._step_down(room_id, "its lease was taken over")
+            missing = {r: e for r, e in asked.items() if r not in held}
+            if missing:
+                await self._recover(missing)
+
+    async def _recover(self, missing: dict[str, int]) -> None:
+        """Leases a renewal did not extend: taken over (give the room up), or only expired
+        while the database was unreachable, with nobody taking them (take them again: the
+        next epoch, so frames of the old one are recognisably older)."""
+        try:
+            holders = await self._leases.holders(list(missing))
+        except StorageError:
+            return  # the next renewal asks again
+        for room_id, epoch in missing.items():
+            owned = self._owned.get(room_id)
+            if owned is None or owned.epoch != epoch:
+                continue
+            holder = holders.get(room_id)
+            if holder is not None and (holder.node, holder.epoch) == (self.node, epoch):
+                try:
+                    lease = await self._leases.acquire(room_id, self.node, self._lease_seconds)
+                except StorageError:
+                    continue
+                if lease is not None and self._owned.get(room_id) is owned:
+                    owned.epoch = lease.epoch
+                    log.warning(
+                        "room lease had expired unclaimed; held again (epoch %d)",
+                        lease.epoch,
+                        extra={"room": room_id},
+                    )
+                    continue
+            self._step_down(room_id, "its lease was taken over")
 
     # -- reading the inbound streams -------------------------------------------------------
 
