@@ -8,6 +8,7 @@ document: hidden votes must not reach anyone else's browser.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -82,10 +83,11 @@ class Facilitation:
         # room id -> participant -> card -> dots; loaded from the database on first use.
         self._votes: dict[str, dict[str, dict[str, int]]] = {}
         self._removed: dict[str, set[str]] = {}
+        self._vote_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def forget(self, room_id: str) -> None:
         """Drop what is cached about a deleted room."""
-        self._votes.pop(room_id, None)
+        self.forget_votes(room_id)
         self._removed.pop(room_id, None)
 
     # -- who may come in -------------------------------------------------------------------
@@ -100,6 +102,8 @@ class Facilitation:
 
     def forget_votes(self, room_id: str) -> None:
         self._votes.pop(room_id, None)
+        for key in [key for key in self._vote_locks if key[0] == room_id]:
+            del self._vote_locks[key]
 
     def joined(self, room_id: str, participant: str, name: str) -> None:
         """A new participant's name goes into a loaded board's `meta.people` at once."""
@@ -342,6 +346,15 @@ class Facilitation:
             room.send_to(participant, await self.votes_message(room, participant))
 
     async def _change_vote(
+        self, room: Room, claims: Claims, card_id: str, delta: int
+    ) -> dict[str, Any]:
+        # One vote change of a participant at a time: the budget check and the stored count
+        # are separated by a database write, and two clicks at once must not both pass it.
+        lock = self._vote_locks.setdefault((room.id, claims.participant), asyncio.Lock())
+        async with lock:
+            return await self._change_vote_now(room, claims, card_id, delta)
+
+    async def _change_vote_now(
         self, room: Room, claims: Claims, card_id: str, delta: int
     ) -> dict[str, Any]:
         voting = room.settings.voting

@@ -1,4 +1,4 @@
-"""Two Koprade apps on one PostgreSQL database and one Redis: a room has one owner, and
+"""Koprade apps on one PostgreSQL database and one Redis: a room has one owner, and
 clients on either process work on the same board.
 
 In-process servers (real uvicorn on ephemeral ports, real Redis, real PostgreSQL) keep these
@@ -7,37 +7,11 @@ tests quick; tests/cluster/test_cluster.py runs separate processes and kills the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import replace
-from pathlib import Path
-
 import httpx
-import pytest
 from pycrdt import Map
 
-from server.config import Settings
 from tests.support.servers import InProcessServer
 from tests.support.yclient import YClient, wait_until
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-async def nodes(
-    postgres_database: str, settings: Settings, tmp_path: Path
-) -> AsyncIterator[list[InProcessServer]]:
-    base = replace(settings, database_url=postgres_database, redis_url=REDIS_URL)
-    servers = [
-        await InProcessServer(
-            replace(base, data_dir=tmp_path / f"node{i}", node_id=f"test-node{i}-{tmp_path.name}")
-        ).start()
-        for i in (1, 2)
-    ]
-    try:
-        yield servers
-    finally:
-        for server in servers:
-            await server.stop()
 
 
 def owner_of(nodes: list[InProcessServer], room: str) -> list[int]:
@@ -45,7 +19,7 @@ def owner_of(nodes: list[InProcessServer], room: str) -> list[int]:
 
 
 async def test_clients_on_two_processes_converge(nodes: list[InProcessServer]) -> None:
-    one, two = nodes
+    one, two, _ = nodes
     info = await one.create_room("Cluster")
     anna = await YClient(one.ws_url, info.room, info.token).connect()
     assert owner_of(nodes, info.room) == [0]
@@ -81,7 +55,7 @@ async def metrics(node: InProcessServer) -> str:
 async def test_a_command_through_the_other_process_runs_on_the_owner(
     nodes: list[InProcessServer],
 ) -> None:
-    one, two = nodes
+    one, two, _ = nodes
     info = await one.create_room("Cluster")
     anna = await YClient(one.ws_url, info.room, info.token).connect()
     # The facilitator's command reaches process two; the owner (one) runs it.
@@ -95,7 +69,7 @@ async def test_a_command_through_the_other_process_runs_on_the_owner(
 async def test_presence_crosses_processes_and_goes_when_the_client_leaves(
     nodes: list[InProcessServer],
 ) -> None:
-    one, two = nodes
+    one, two, _ = nodes
     info = await one.create_room("Cluster")
     anna = await YClient(one.ws_url, info.room, info.token).connect()
     janis_token = (await two.join(info.code, "Jānis"))["token"]
@@ -110,7 +84,7 @@ async def test_presence_crosses_processes_and_goes_when_the_client_leaves(
 async def test_private_boards_of_a_remote_participant_never_enter_the_room_stream(
     nodes: list[InProcessServer],
 ) -> None:
-    one, two = nodes
+    one, two, _ = nodes
     info = await one.create_room("Cluster")
     anna = await YClient(one.ws_url, info.room, info.token).connect()
     assert (await one.command(info.room, info.token, "private", on=True)).status_code == 200
@@ -130,8 +104,8 @@ async def test_private_boards_of_a_remote_participant_never_enter_the_room_strea
     await wait_until(lambda: "shared" in bob.cards, message="a shared card to Bob")
     out = await redis.xrange(f"koprade:out:{info.room}")
     assert out, "the shared board's relays went through the stream"
-    assert all("my secret idea".encode() not in fields.get(b"d", b"") for _, fields in out)
-    secret = "my secret idea".encode()
+    assert all(b"my secret idea" not in fields.get(b"d", b"") for _, fields in out)
+    secret = b"my secret idea"
     assert not any(secret in frame for frame in bob.frames + anna.frames)
     assert "my secret idea" in str(mine.board())
     await bob.close()
@@ -142,7 +116,7 @@ async def test_private_boards_of_a_remote_participant_never_enter_the_room_strea
 async def test_an_unowned_room_is_taken_by_the_first_process_that_needs_it(
     nodes: list[InProcessServer],
 ) -> None:
-    one, two = nodes
+    one, two, _ = nodes
     info = await one.create_room("Cluster")
     token = (await two.join(info.code, "Jānis"))["token"]
     janis = await YClient(two.ws_url, info.room, token).connect()
@@ -179,7 +153,7 @@ async def expire_lease(database_url: str, room: str) -> None:
 async def test_a_stale_owner_writes_nothing_and_its_clients_lose_nothing(
     nodes: list[InProcessServer], postgres_database: str
 ) -> None:
-    one, two = nodes
+    one, two, _ = nodes
     info = await one.create_room("Cluster")
     anna = await YClient(one.ws_url, info.room, info.token).connect()
     anna.cards["before"] = anna.card("before the take-over")
