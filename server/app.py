@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import secrets
+import socket
 from collections.abc import AsyncIterator
 
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from server.cluster.forward import ForwardToOwner
+from server.cluster.node import ClusterNode
 from server.config import Settings
 from server.crdt.pseudonyms import Pseudonyms
 from server.http.errors import exception_handlers
@@ -18,7 +24,7 @@ from server.metrics import Metrics
 from server.organizer import OrganizerAccess
 from server.rooms.activity import Activity
 from server.rooms.admission import Admission
-from server.rooms.facilitation import Facilitation
+from server.rooms.facilitation import Facilitation, VoteCache
 from server.rooms.hooks import Hooks
 from server.rooms.manager import RoomManager
 from server.services import Services
@@ -36,6 +42,7 @@ def create_app(settings: Settings) -> Starlette:
     # The life of every room, as named hooks (server/rooms/hooks.py): this is the one place
     # that says who listens to what.
     hooks = Hooks()
+    cluster = _cluster_node(settings, store, metrics)
     rooms = RoomManager(
         store,
         commit_interval=settings.commit_interval,
@@ -44,13 +51,18 @@ def create_app(settings: Settings) -> Starlette:
         fanout_interval=settings.fanout_interval,
         hooks=hooks,
         pseudonyms=Pseudonyms(secret),
+        remote=cluster.owner.outbox if cluster else None,
+        cluster=cluster is not None,
     )
     metrics.watch(rooms)
-    facilitation = Facilitation(store, rooms, hooks)
+    facilitation = Facilitation(store, rooms, hooks, shared_store=cluster is not None)
     activity = Activity(store)
     sessions = Sessions(
         store, rooms, facilitation, retention_days=settings.retention_days, hooks=hooks
     )
+    if cluster is not None:
+        # loading: the room's lease; loaded, unloaded, deleted: its stream and lease
+        hooks.add(cluster.owner, VoteCache(facilitation))
     hooks.add(
         activity,  # joined, left, changed: participation figures; storing: writes them
         Admission(facilitation),  # authenticated, loaded, joined: who may come in
@@ -70,11 +82,14 @@ def create_app(settings: Settings) -> Starlette:
         organizer=OrganizerAccess.for_server(
             settings.data_dir, settings.organizer_key, settings.host
         ),
+        cluster=cluster,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
+        if cluster is not None:
+            await cluster.start()
         await services.rooms.start()
         await services.activity.start()
         await services.sessions.start()
@@ -87,16 +102,35 @@ def create_app(settings: Settings) -> Starlette:
             # store what they sent, then let go of the database.
             services.ready = False
             await services.sessions.stop()
-            await services.rooms.stop()
+            if cluster is not None:
+                await cluster.stop_reading()
+            await services.rooms.stop()  # releases every room lease (the `unloaded` hook)
             await services.activity.stop()
+            if cluster is not None:
+                await cluster.stop()
             await store.close()
             log.info("stopped; all accepted updates are stored")
 
+    middleware = [Middleware(SecurityHeaders)]
+    if cluster is not None:
+        # Outermost: a request for a room another process owns is answered by that owner.
+        middleware.insert(0, Middleware(ForwardToOwner))
     app = Starlette(
         routes=routes(find_web_dist()),
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=middleware,
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
     app.state.koprade = services
+    if cluster is not None:
+        cluster.serve(rooms, app)
     return app
+
+
+def _cluster_node(settings: Settings, store: Store, metrics: Metrics) -> ClusterNode | None:
+    """Cluster mode's part of this process (docs/cluster.md), None for one process."""
+    if settings.redis_url is None:
+        return None
+    node = settings.node_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, health_check_interval=5)
+    return ClusterNode(redis=redis, store=store, node=node, metrics=metrics)

@@ -51,3 +51,17 @@ class Gone(DomainError):
 
 class Unavailable(DomainError):
     """Not possible right now; try again (no join code free, the database failing)."""
+
+
+class OwnedElsewhere(Exception):
+    """Cluster mode: another process holds the room's lease (docs/cluster.md).
+
+    Not a refusal: the WebSocket endpoint then serves the connection through that owner,
+    and the HTTP edge forwards the request to it.
+    """
+
+    def __init__(self, room_id: str, node: str | None, epoch: int | None) -> None:
+        super().__init__(f"room {room_id} is served by {node or 'nobody yet'}")
+        self.room_id = room_id
+        self.node = node
+        self.epoch = epoch

@@ -7,6 +7,8 @@ from typing import cast
 
 from starlette.requests import HTTPConnection
 
+from server.cluster.gateway import Gateway
+from server.cluster.node import ClusterNode
 from server.config import Settings
 from server.join_limiter import JoinLimiter
 from server.metrics import Metrics
@@ -31,7 +33,13 @@ class Services:
     sessions: Sessions
     organizer: OrganizerAccess
     join_limiter: JoinLimiter = field(default_factory=JoinLimiter)
+    # Cluster mode (docs/cluster.md): this process as owner and gateway; None for one process.
+    cluster: ClusterNode | None = None
     ready: bool = False
+
+    @property
+    def gateway(self) -> Gateway | None:
+        return self.cluster.gateway if self.cluster is not None else None
 
 
 def services_of(connection: HTTPConnection) -> Services:

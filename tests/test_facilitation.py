@@ -8,6 +8,7 @@ see it, and they keep syncing.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -288,6 +289,20 @@ async def test_observers_have_no_private_board(workshop: Workshop) -> None:
 
 
 # -- dot voting -----------------------------------------------------------------------------
+
+
+async def test_votes_clicked_at_once_never_exceed_the_budget(workshop: Workshop) -> None:
+    workshop.anna.cards["a1"] = workshop.anna.card("idea")
+    await wait_until(lambda: "a1" in workshop.server_cards(), message="the card")
+    await workshop.ok("voting", perParticipant=3, perCard=3)
+    await workshop.ok("set_phase", phase="vote")
+    server = workshop.server
+    results = await asyncio.gather(
+        *(server.command(workshop.room, workshop.anna_token, "vote", card="a1") for _ in range(12))
+    )
+    assert sorted(r.status_code for r in results) == [200] * 3 + [409] * 9
+    stored = await server.services.store.load_votes(workshop.room)
+    assert stored == {workshop.anna_id: {"a1": 3}}
 
 
 async def test_hidden_dot_voting_then_close(workshop: Workshop) -> None:

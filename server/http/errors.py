@@ -24,6 +24,7 @@ from server.errors import (
     Invalid,
     Malformed,
     NotFound,
+    OwnedElsewhere,
     Refused,
     Unauthenticated,
     Unavailable,
@@ -123,6 +124,22 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+#: Cluster mode: the header of the 421 that tells `server/cluster/forward.py` to forward the
+#: request to the room's owner; it never leaves the server.
+OWNED_BY_HEADER = "x-koprade-owned-by"
+
+
+async def owned_elsewhere(request: Request, exc: Exception) -> JSONResponse:
+    """Another process serves the room: 421 Misdirected Request, which the forwarding
+    middleware turns into that process's own answer (docs/cluster.md)."""
+    assert isinstance(exc, OwnedElsewhere)
+    return JSONResponse(
+        {"error": "owned_elsewhere", "message": str(exc)},
+        status_code=421,
+        headers={OWNED_BY_HEADER: exc.room_id},
+    )
+
+
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
@@ -130,6 +147,7 @@ def exception_handlers() -> dict[type[BaseException] | int, Handler]:
     """The app's exception handlers, most specific first (Starlette picks by class)."""
     return {
         DomainError: domain_error,
+        OwnedElsewhere: owned_elsewhere,
         HTTPException: http_error,
         **dict.fromkeys(STORAGE_ERRORS, storage_unavailable),
         Exception: internal_error,

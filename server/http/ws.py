@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from starlette.websockets import WebSocket
 
 from server.crdt.errors import ProtocolError
-from server.crdt.messages import decode_message
-from server.crdt.rules import OBSERVER, Rejected
-from server.errors import Refused
+from server.crdt.messages import Message, decode_message
+from server.crdt.rules import OBSERVER
+from server.errors import OwnedElsewhere, Refused, Unavailable
 from server.ids import private_board_id
 from server.logs import connection_logger
 from server.metrics import Metrics
 from server.rooms.connection import (
-    CLOSE_BAD_MESSAGE,
     CLOSE_FORBIDDEN,
     CLOSE_INTERNAL_ERROR,
     CLOSE_INVALID_TOKEN,
@@ -32,12 +32,14 @@ from server.rooms.connection import (
     CLOSE_TRY_AGAIN_LATER,
     Connection,
 )
-from server.rooms.facilitation import closing_message, rejected_message
+from server.rooms.facilitation import closing_message
 from server.rooms.manager import RoomNotFound
-from server.rooms.room import Room
-from server.services import services_of
+from server.rooms.protocol import Refusal
+from server.rooms.refusal import refuse
+from server.rooms.room import Member
+from server.services import Services, services_of
 from server.storage.store import StorageError
-from server.tokens import InvalidToken
+from server.tokens import Claims, InvalidToken
 
 log = logging.getLogger("koprade.ws")
 
@@ -71,6 +73,10 @@ async def room_socket(websocket: WebSocket) -> None:
     try:
         await hooks.authenticated(room_id, claims)
         room = await services.rooms.acquire(board_id)
+    except OwnedElsewhere as owner:
+        # Cluster mode: another process serves this room; this one relays for it.
+        await _serve_through_owner(websocket, services, board_id, owner, claims)
+        return
     except Refused as exc:
         log.warning("refused a connection: %s", exc.message, extra={"room": room_id})
         # The slug first, as a `closing` message the client acts on; the close reason
@@ -106,7 +112,13 @@ async def room_socket(websocket: WebSocket) -> None:
         await hooks.joined(room, connection, claims)
         conn_log.info("connected (%d in room)", len(room.connections))
         reader = asyncio.ensure_future(
-            _read_frames(websocket, room, connection, settings.max_message_size, services.metrics)
+            _read_frames(
+                websocket,
+                connection,
+                lambda _, message: room.receive(connection, message),
+                settings.max_message_size,
+                services.metrics,
+            )
         )
         # The writer ends first when the connection is closed on the server's initiative
         # (a rule broken, a slow client): then there is nothing left to read.
@@ -130,10 +142,63 @@ async def room_socket(websocket: WebSocket) -> None:
         conn_log.info("disconnected (%d in room)", len(room.connections))
 
 
+async def _serve_through_owner(
+    websocket: WebSocket,
+    services: Services,
+    board_id: str,
+    owner: OwnedElsewhere,
+    claims: Claims,
+) -> None:
+    """A connection to a room another process owns: frames go to the owner's inbound
+    stream, and what the owner sends comes back through this process's gateway."""
+    gateway = services.gateway
+    if gateway is None:  # only cluster mode raises OwnedElsewhere
+        raise RuntimeError("a room owned elsewhere, but no cluster gateway")
+    settings = services.settings
+    conn_log = connection_logger(claims.room, claims.participant, claims.role)
+    connection = Connection(
+        websocket,
+        claims.identity,
+        max_queue_bytes=settings.send_queue_bytes,
+        max_queue_messages=settings.send_queue_messages,
+        log=conn_log,
+    )
+    try:
+        link = await gateway.attach(board_id, owner, connection, claims)
+    except (Unavailable, StorageError) as exc:
+        conn_log.warning("cannot reach the room's owner: %s", exc)
+        await websocket.close(CLOSE_TRY_AGAIN_LATER, "the room is changing servers; try again")
+        return
+
+    def forward(data: bytes, _: Message) -> None:
+        link.forward(data)
+
+    writer = asyncio.ensure_future(connection.run_writer())
+    reader = asyncio.ensure_future(
+        _read_frames(websocket, connection, forward, settings.max_message_size, services.metrics)
+    )
+    conn_log.info("connected through %s", owner.node)
+    try:
+        await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        link.detach()
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        if not connection.closing:
+            connection.mark_disconnected()
+        await asyncio.gather(writer, return_exceptions=True)
+        conn_log.info("disconnected")
+
+
+#: What a frame reader hands each well-formed message to: the raw bytes and the decoded
+#: message; a refusal closes the connection.
+FrameHandler = Callable[[bytes, Message], Refusal[Member] | None]
+
+
 async def _read_frames(
     websocket: WebSocket,
-    room: Room,
     connection: Connection,
+    handle: FrameHandler,
     max_size: int,
     metrics: Metrics,
 ) -> None:
@@ -156,9 +221,9 @@ async def _read_frames(
                 return
             decoded = decode_message(data)
             received[type(decoded).__name__].inc()
-            refusal = room.receive(connection, decoded)
+            refusal = handle(data, decoded)
         except ProtocolError as exc:
-            _refuse(connection, exc, metrics)
+            refuse(connection, exc, metrics)
             return
         except Exception:
             connection.log.exception("unexpected error while handling a message")
@@ -166,21 +231,5 @@ async def _read_frames(
             connection.close_soon(CLOSE_INTERNAL_ERROR, "internal error")
             return
         if refusal is not None:
-            _refuse(connection, refusal.error, metrics)
+            refuse(connection, refusal.error, metrics)
             return
-
-
-def _refuse(connection: Connection, error: ProtocolError | Rejected, metrics: Metrics) -> None:
-    """Close a connection whose message the room did not accept (nothing of it changed)."""
-    if isinstance(error, Rejected):
-        # The client's document now holds a change the room refused: it must start over
-        # with a fresh one, so the socket closes after telling it why.
-        connection.log.warning("update rejected (%s): %s", error.rule, error)
-        metrics.errors.labels(f"rejected_{error.rule}").inc()
-        connection.close_soon(
-            error.close_code, error.reason, last_words=rejected_message(error.rule, str(error))
-        )
-        return
-    connection.log.warning("rejected: %s", error)
-    metrics.errors.labels("bad_message").inc()
-    connection.close_soon(CLOSE_BAD_MESSAGE, error.reason)

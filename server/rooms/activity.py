@@ -20,8 +20,7 @@ from server.rooms.hooks import RoomHooks
 from server.storage.store import ActivityDelta, Store
 
 if TYPE_CHECKING:
-    from server.rooms.connection import Connection
-    from server.rooms.room import Room
+    from server.rooms.room import Member, Room
     from server.tokens import Claims
 
 log = logging.getLogger("koprade.activity")
@@ -77,7 +76,7 @@ class Activity(RoomHooks):
 
     # -- hooks ---------------------------------------------------------------------------
 
-    async def joined(self, room: Room, connection: Connection, claims: Claims) -> None:
+    async def joined(self, room: Room, connection: Member, claims: Claims) -> None:
         self.connected(room_of_board(room.id), claims.participant)
 
     def left(self, room: Room, identity: Identity) -> None:

@@ -13,12 +13,11 @@ from server.crdt.rules import FACILITATOR, OBSERVER
 from server.errors import Refused
 from server.rooms.facilitation import CLOSING_PARTICIPANT_REMOVED, Facilitation, hello_message
 from server.rooms.hooks import RoomHooks
-from server.rooms.writes import complete_meta
+from server.rooms.writes import complete_meta, set_person
 from server.storage.store import ParticipantRecord, RoomRecord
 
 if TYPE_CHECKING:
-    from server.rooms.connection import Connection
-    from server.rooms.room import Room
+    from server.rooms.room import Member, Room
     from server.tokens import Claims
 
 
@@ -37,9 +36,13 @@ class Admission(RoomHooks):
         room.number_people(p.id for p in people if p.role != FACILITATOR)
         complete_meta(room, record.title, {p.id: p.name for p in people})
 
-    async def joined(self, room: Room, connection: Connection, claims: Claims) -> None:
+    async def joined(self, room: Room, connection: Member, claims: Claims) -> None:
         if room.private_owner is not None:
             return
+        if claims.role != OBSERVER and claims.participant not in (room.settings.people or {}):
+            # Joined (POST /api/join) while another process had the board loaded (cluster
+            # mode): their name reaches `meta.people` now. One process: already there.
+            set_person(room, claims.participant, claims.name)
         connection.send(hello_message(claims, room))
         if claims.role != OBSERVER:
             votes = await self._facilitation.votes_message(room, claims.participant)

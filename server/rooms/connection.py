@@ -77,6 +77,11 @@ class Connection:
         self.closed = False
 
     @property
+    def remote(self) -> bool:
+        """A socket of this process (see `room.Member`)."""
+        return False
+
+    @property
     def sends_directly(self) -> bool:
         """Whether the server's protocol lets `send()` write without the writer task."""
         return self._send_now is not None

@@ -8,6 +8,7 @@ document: hidden votes must not reach anyone else's browser.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -63,27 +64,46 @@ def _command(name: str, *, facilitator: bool = True) -> Callable[[Handler], Hand
 
 
 class Facilitation:
-    def __init__(self, store: Store, rooms: RoomManager, hooks: RoomHooks | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        rooms: RoomManager,
+        hooks: RoomHooks | None = None,
+        *,
+        shared_store: bool = False,
+    ) -> None:
         self.store = store
         self.rooms = rooms
+        # Cluster mode: other processes remove participants and own rooms too, so who is
+        # removed is read from the database on every connection, and a room's votes are
+        # cached only while this process holds the room (`VoteCache`).
+        self._shared_store = shared_store
         # `phase_changed` goes to these (automatic snapshots, server/sessions.py).
         self.hooks = hooks or RoomHooks()
         # room id -> participant -> card -> dots; loaded from the database on first use.
         self._votes: dict[str, dict[str, dict[str, int]]] = {}
         self._removed: dict[str, set[str]] = {}
+        self._vote_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def forget(self, room_id: str) -> None:
         """Drop what is cached about a deleted room."""
-        self._votes.pop(room_id, None)
+        self.forget_votes(room_id)
         self._removed.pop(room_id, None)
 
     # -- who may come in -------------------------------------------------------------------
 
     async def is_removed(self, room_id: str, participant: str) -> bool:
+        if self._shared_store:
+            return participant in await self.store.removed_participants(room_id)
         removed = self._removed.get(room_id)
         if removed is None:
             removed = self._removed[room_id] = await self.store.removed_participants(room_id)
         return participant in removed
+
+    def forget_votes(self, room_id: str) -> None:
+        self._votes.pop(room_id, None)
+        for key in [key for key in self._vote_locks if key[0] == room_id]:
+            del self._vote_locks[key]
 
     def joined(self, room_id: str, participant: str, name: str) -> None:
         """A new participant's name goes into a loaded board's `meta.people` at once."""
@@ -328,6 +348,15 @@ class Facilitation:
     async def _change_vote(
         self, room: Room, claims: Claims, card_id: str, delta: int
     ) -> dict[str, Any]:
+        # One vote change of a participant at a time: the budget check and the stored count
+        # are separated by a database write, and two clicks at once must not both pass it.
+        lock = self._vote_locks.setdefault((room.id, claims.participant), asyncio.Lock())
+        async with lock:
+            return await self._change_vote_now(room, claims, card_id, delta)
+
+    async def _change_vote_now(
+        self, room: Room, claims: Claims, card_id: str, delta: int
+    ) -> dict[str, Any]:
         voting = room.settings.voting
         if room.settings.phase != VOTING_PHASE:
             raise Conflict("wrong_phase", "voting is only possible in the vote phase")
@@ -456,3 +485,15 @@ def closing_message(reason: str) -> bytes:
     """Why the server is about to close this socket for good, as a slug the client acts on
     (the close code and reason that follow stay as they were, for older clients)."""
     return encode_koprade({"type": "closing", "reason": reason})
+
+
+class VoteCache(RoomHooks):
+    """Cluster mode: a room's votes are cached only while this process holds the room; when
+    it unloads (or moves to another process), the next holder reads them afresh."""
+
+    def __init__(self, facilitation: Facilitation) -> None:
+        self._facilitation = facilitation
+
+    def unloaded(self, room: Room) -> None:
+        if room.private_owner is None:
+            self._facilitation.forget_votes(room.id)

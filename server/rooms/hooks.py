@@ -3,15 +3,17 @@
 Everything that reacts to a room's life implements some of `RoomHooks` (the others stay
 no-ops) and is wired in one place, `server/app.py`, into one `Hooks`:
 
-    authenticated → loaded → joined → changed → relayed / stored → left → unloaded
+    authenticated → loading → loaded → joined → changed → relayed / stored → left → unloaded
+    (→ deleted)
     (and, as they happen: committed, phase_changed, storing)
 
-Notifications (`changed`, `relayed`, `stored`, `committed`, `left`, `unloaded`) cannot stop
-anything: one listener's exception is logged and the others still run, because they are
-called from a room's fan-out or the writer's commit. The hooks a load, a join or a request
-waits for (`loaded`, `authenticated`, `joined`, `phase_changed`, `storing`) pass exceptions
-on: a listener refuses a connection by raising `server.errors.Refused`, whose slug the client
-receives as a `closing` message before the close (4403).
+Notifications (`changed`, `relayed`, `stored`, `committed`, `left`, `unloaded`, `deleted`)
+cannot stop anything: one listener's exception is logged and the others still run, because
+they are called from a room's fan-out or the writer's commit. The hooks a load, a join or a request
+waits for (`loading`, `loaded`, `authenticated`, `joined`, `phase_changed`, `storing`) pass
+exceptions on: a listener refuses a connection by raising `server.errors.Refused`, whose slug
+the client receives as a `closing` message before the close (4403); in cluster mode `loading`
+raises `server.errors.OwnedElsewhere` for a room another process serves.
 """
 
 from __future__ import annotations
@@ -24,8 +26,7 @@ from server.crdt.awareness import Identity
 from server.storage.store import ParticipantRecord, RoomRecord
 
 if TYPE_CHECKING:
-    from server.rooms.connection import Connection
-    from server.rooms.room import Room
+    from server.rooms.room import Member, Room
     from server.tokens import Claims
 
 log = logging.getLogger("koprade.hooks")
@@ -37,10 +38,14 @@ class RoomHooks:
     async def authenticated(self, room_id: str, claims: Claims) -> None:
         """A token for `room_id` was verified; raise `Refused` to turn the connection away."""
 
+    async def loading(self, board_id: str) -> None:
+        """A board is about to be read from the store (nothing is read yet): cluster mode
+        takes the room's lease here, or raises `OwnedElsewhere`."""
+
     def loaded(self, room: Room, record: RoomRecord, people: list[ParticipantRecord]) -> None:
         """A board was read from the store into memory (private boards: no people)."""
 
-    async def joined(self, room: Room, connection: Connection, claims: Claims) -> None:
+    async def joined(self, room: Room, connection: Member, claims: Claims) -> None:
         """A connection joined `room` (its sync handshake is already queued)."""
 
     def left(self, room: Room, identity: Identity) -> None:
@@ -68,9 +73,12 @@ class RoomHooks:
     def unloaded(self, room: Room) -> None:
         """The room left memory (idle, deleted, or the server stopped)."""
 
+    def deleted(self, room_id: str) -> None:
+        """The room and everything stored about it are gone."""
 
-_NOTIFICATIONS = ("left", "changed", "relayed", "committed", "stored", "unloaded")
-_WAITED_FOR = ("authenticated", "joined", "storing", "phase_changed")
+
+_NOTIFICATIONS = ("left", "changed", "relayed", "committed", "stored", "unloaded", "deleted")
+_WAITED_FOR = ("authenticated", "loading", "joined", "storing", "phase_changed")
 _HOOKS = (*_NOTIFICATIONS, *_WAITED_FOR, "loaded")
 
 
@@ -117,12 +125,15 @@ class Hooks(RoomHooks):
     async def authenticated(self, room_id: str, claims: Claims) -> None:
         await self._wait_for("authenticated", room_id, claims)
 
+    async def loading(self, board_id: str) -> None:
+        await self._wait_for("loading", board_id)
+
     def loaded(self, room: Room, record: RoomRecord, people: list[ParticipantRecord]) -> None:
         # Part of loading: a failure fails the load, like a failed read would.
         for _, hook in self._bound["loaded"]:
             hook(room, record, people)
 
-    async def joined(self, room: Room, connection: Connection, claims: Claims) -> None:
+    async def joined(self, room: Room, connection: Member, claims: Claims) -> None:
         await self._wait_for("joined", room, connection, claims)
 
     def left(self, room: Room, identity: Identity) -> None:
@@ -148,3 +159,6 @@ class Hooks(RoomHooks):
 
     def unloaded(self, room: Room) -> None:
         self._notify("unloaded", room)
+
+    def deleted(self, room_id: str) -> None:
+        self._notify("deleted", room_id)

@@ -1,6 +1,7 @@
 """Which rooms are in memory: loading, keeping and unloading them, and compacting their logs.
 
-- **load** — `acquire()` reads the latest snapshot plus later updates from the store, once,
+- **load** — `acquire()` calls the `loading` hook (cluster mode: the room's lease, or
+  `OwnedElsewhere`), reads the latest snapshot plus later updates from the store, once,
   however many clients open a brand-new room at the same instant, then calls the `loaded`
   hook;
 - **store** — the writer commits within the commit interval and calls the `stored` hook;
@@ -14,9 +15,10 @@ The whole list of hooks is in `hooks.py`; `server/app.py` wires them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from server.crdt.board import BoardDoc, new_board
@@ -24,7 +26,7 @@ from server.crdt.pseudonyms import Pseudonyms
 from server.exports import load_stored_board
 from server.ids import PRIVATE_SEPARATOR, room_of_board
 from server.rooms.hooks import Hooks, RoomHooks
-from server.rooms.room import Room
+from server.rooms.room import RemoteFanout, Room
 from server.storage.store import StorageError, Store
 from server.storage.writer import UpdateWriter
 
@@ -48,8 +50,13 @@ class RoomManager(RoomHooks):
         fanout_interval: float,
         hooks: RoomHooks | None = None,
         pseudonyms: Pseudonyms | None = None,
+        remote: RemoteFanout | None = None,
+        cluster: bool = False,
     ) -> None:
         self.store = store
+        # Cluster mode: relays reach connections other processes hold through `remote`.
+        self._remote = remote
+        self.cluster = cluster
         # Everything that follows a room's life (server/app.py wires them); without any,
         # this manager alone, so long logs are still compacted.
         self.hooks = hooks if hooks is not None else Hooks(self)
@@ -71,7 +78,7 @@ class RoomManager(RoomHooks):
         self._compacting: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         # Rooms being deleted or deleted: never loaded again by this process.
-        self.deleted: set[str] = set()
+        self.evicted: set[str] = set()
 
     async def start(self) -> None:
         await self.writer.start()
@@ -101,7 +108,7 @@ class RoomManager(RoomHooks):
 
     async def acquire(self, room_id: str) -> Room:
         """The loaded room, loading it on first use. Raises RoomNotFound."""
-        if room_of_board(room_id) in self.deleted:
+        if room_of_board(room_id) in self.evicted:
             raise RoomNotFound(room_id)
         timer = self._unload_timers.pop(room_id, None)
         if timer is not None:
@@ -122,6 +129,7 @@ class RoomManager(RoomHooks):
         record = await self.store.get_room(board_id)
         if record is None:
             raise RoomNotFound(room_id)
+        await self.hooks.loading(room_id)
         people = [] if private_owner else await self.store.list_participants(board_id)
         stored = await self.store.load_document(room_id)
         doc = new_board()
@@ -142,6 +150,7 @@ class RoomManager(RoomHooks):
             private_owner=private_owner or None,
             hooks=self.hooks,
             pseudonyms=self.pseudonyms.for_room(board_id),
+            remote=self._remote,
         )
         self.hooks.loaded(room, record, people)
         self.rooms[room_id] = room
@@ -152,6 +161,24 @@ class RoomManager(RoomHooks):
             extra={"room": room_id},
         )
         return room
+
+    def holds(self, room_id: str) -> bool:
+        """Whether a board of the room is loaded or loading in this process."""
+        return any(room_of_board(key) == room_id for key in (*self.rooms, *self._loading))
+
+    @contextlib.asynccontextmanager
+    async def owning(self, room_id: str) -> AsyncIterator[None]:
+        """Cluster mode: hold the room while a write only its owner may make runs (a
+        snapshot, a deletion): raises `OwnedElsewhere` when another process serves it, so
+        the request is forwarded there. One process: nothing to do."""
+        if not self.cluster:
+            yield
+            return
+        room = await self.acquire(room_id)
+        try:
+            yield
+        finally:
+            self.release(room)
 
     # -- unload ----------------------------------------------------------------------------
 
@@ -189,9 +216,9 @@ class RoomManager(RoomHooks):
         From now on it cannot be loaded; its connections are closed with `close_code`
         (after `last_words`, one frame saying why), what they sent is stored, then the
         boards are unloaded. The caller deletes the
-        data next (and calls `deleted.discard(room_id)` if that fails).
+        data next (and calls `evicted.discard(room_id)` if that fails).
         """
-        self.deleted.add(room_id)
+        self.evicted.add(room_id)
 
         def boards() -> list[str]:
             return [key for key in self.rooms if room_of_board(key) == room_id]
@@ -218,6 +245,25 @@ class RoomManager(RoomHooks):
                 self.hooks.unloaded(room)
             self._last_update_id.pop(board_id, None)
             log.info("room unloaded for deletion", extra={"room": board_id})
+
+    def abandon(self, room_id: str, close_code: int, reason: str) -> None:
+        """Cluster mode: this process lost the room's lease; drop its boards at once.
+
+        Nothing is flushed: the new owner's writes are the room's now, and ours are fenced
+        off anyway. Every connection is closed with `close_code`, so its client reconnects
+        and syncs with the new owner (it still holds whatever it sent us, and sends it again).
+        """
+        for board_id in [key for key in self.rooms if room_of_board(key) == room_id]:
+            room = self.rooms.pop(board_id)
+            timer = self._unload_timers.pop(board_id, None)
+            if timer is not None:
+                timer.cancel()
+            for connection in list(room.connections):
+                connection.close_soon(close_code, reason)
+            room.close()
+            self.hooks.unloaded(room)
+            self._last_update_id.pop(board_id, None)
+            log.warning("room given up: %s", reason, extra={"room": board_id})
 
     # -- store: compaction -----------------------------------------------------------------
 

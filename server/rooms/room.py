@@ -32,11 +32,37 @@ from server.crdt.messages import EMPTY_UPDATE, Message, SyncStep2, SyncUpdate
 from server.crdt.pseudonyms import Pseudonyms, RoomPseudonyms
 from server.crdt.rules import Rules
 from server.crdt.settings import RoomSettings
-from server.rooms.connection import Connection
 from server.rooms.hooks import RoomHooks
 from server.rooms.protocol import Outgoing, Refusal, RoomProtocol, ToPeer
 
 log = logging.getLogger("koprade.room")
+
+
+class Member(Protocol):
+    """A connection in the room: a local WebSocket (`connection.Connection`) or, in cluster
+    mode, one that another process's gateway holds (`server.cluster.peers.RemotePeer`)."""
+
+    identity: Identity
+    log: logging.LoggerAdapter[logging.Logger]
+
+    #: True for a connection another process holds: the room's relay reaches those through
+    #: `RemoteFanout`, once for all of them, instead of one send each.
+    @property
+    def remote(self) -> bool: ...
+
+    def __hash__(self) -> int: ...
+
+    def send(self, data: bytes) -> None: ...
+
+    def close_soon(self, code: int, reason: str, *, last_words: bytes | None = None) -> None: ...
+
+
+class RemoteFanout(Protocol):
+    """Cluster mode: how a relay frame reaches the members other processes hold."""
+
+    def relay(self, room: Room, frame: bytes, skip: Member | None) -> int:
+        """Send `frame` to every remote member of `room` but `skip`; returns how many."""
+        ...
 
 
 class Commits(Protocol):
@@ -61,20 +87,23 @@ class Room:
         private_owner: str | None = None,
         hooks: RoomHooks | None = None,
         pseudonyms: RoomPseudonyms | None = None,
+        remote: RemoteFanout | None = None,
     ) -> None:
         self.id = room_id
         # Stand-ins for participants in anonymous rooms; without the server's secret (unit
         # tests), random per room.
         pseudonyms = pseudonyms or Pseudonyms(secrets.token_bytes(32)).for_room(room_id)
         # Attached to the document right here, with no await since it was loaded.
-        self.protocol: RoomProtocol[Connection] = RoomProtocol(
+        self.protocol: RoomProtocol[Member] = RoomProtocol(
             room_id,
             doc,
             pseudonyms=pseudonyms,
             fanout_interval=fanout_interval,
             private_owner=private_owner,
         )
-        self.connections: set[Connection] = set()
+        self.connections: set[Member] = set()
+        self._remote = remote
+        self.remote_members = 0  # how many of `connections` are remote
         self._commits = commits
         self._hooks = hooks or RoomHooks()
         # (stored count, writer seq) of the last update of each drain not yet committed:
@@ -148,19 +177,24 @@ class Room:
 
     # -- input ----------------------------------------------------------------------------
 
-    def join(self, connection: Connection) -> None:
+    def join(self, connection: Member) -> None:
         """Start the sync handshake and show the newcomer who is already here."""
         connection.identity = self.protocol.open(connection, connection.identity)
+        if connection not in self.connections and connection.remote:
+            self.remote_members += 1
         self.connections.add(connection)
         self._drain()
 
-    def leave(self, connection: Connection) -> None:
+    def leave(self, connection: Member) -> None:
         """Forget the connection; the others see its presence go on the next tick."""
-        self.connections.discard(connection)
+        if connection in self.connections:
+            self.connections.discard(connection)
+            if connection.remote:
+                self.remote_members -= 1
         self.protocol.close(connection)
         self._drain()
 
-    def receive(self, connection: Connection, message: Message) -> Refusal[Connection] | None:
+    def receive(self, connection: Member, message: Message) -> Refusal[Member] | None:
         """Hand one decoded message to the room; a refusal changed nothing."""
         refusal = self.protocol.receive(connection, message)
         if (
@@ -198,7 +232,7 @@ class Room:
             self.protocol.send(connection, frame)
         self._drain()
 
-    def connections_of(self, participant: str) -> list[Connection]:
+    def connections_of(self, participant: str) -> list[Member]:
         return [c for c in self.connections if c.identity.participant == participant]
 
     # -- output ---------------------------------------------------------------------------
@@ -226,18 +260,28 @@ class Room:
                 self._batch_since = time.monotonic()
             self._schedule_tick()
 
-    def _send(self, frames: list[Outgoing[Connection]]) -> None:
+    def _send(self, frames: list[Outgoing[Member]]) -> None:
         relay = relayed = 0
         connections = list(self.connections)
+        remote = self._remote if self.remote_members else None
         # Frame by frame, so each connection still gets the update before the awareness,
         # and the protocol frames each payload once for all of them (server/serve.py).
         for item in frames:
             recipients = item.recipients
             if isinstance(recipients, ToPeer):
-                targets: Iterable[Connection] = (recipients.peer,)
+                targets: Iterable[Member] = (recipients.peer,)
             else:
                 skip = recipients.skip
-                targets = (c for c in connections if c is not skip)
+                targets = (c for c in connections if c is not skip and not c.remote)
+                if remote is not None:
+                    # One entry for every remote member, whichever process holds it.
+                    try:
+                        reached = remote.relay(self, item.frame, skip)
+                    except Exception:
+                        log.exception("relay to other processes failed", extra={"room": self.id})
+                        reached = 0
+                    if item.relay:
+                        relayed += reached
             for connection in targets:
                 try:
                     connection.send(item.frame)

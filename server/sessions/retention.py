@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from server.crdt.settings import read_settings
+from server.errors import OwnedElsewhere
 from server.exports import load_stored_board
-from server.rooms.manager import RoomManager
+from server.rooms.manager import RoomManager, RoomNotFound
 from server.sessions.deletion import RoomDeletion
 from server.storage.sessions import SessionStore
 from server.storage.store import RoomRecord, Store
@@ -94,7 +95,16 @@ class Retention:
             for candidate in await closed_rooms_past_retention(self.store, self.retention_days)
             if candidate.room.id not in self.rooms.rooms
         ]
-        if not dry_run:
-            for candidate in found:
+        if dry_run:
+            return found
+        purged = []
+        for candidate in found:
+            try:
                 await self.deletion.delete(candidate.room.id)
-        return found
+            except (OwnedElsewhere, RoomNotFound):
+                # Cluster mode: another process serves the room (it is in use after all) or
+                # purged it first; each deletion holds the room's lease, so no room is
+                # purged twice or while open.
+                continue
+            purged.append(candidate)
+        return purged

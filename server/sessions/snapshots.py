@@ -77,15 +77,17 @@ class Snapshots(RoomHooks):
         self.rooms = rooms
 
     async def take(self, room_id: str, name: str, author: str | None) -> SnapshotRecord:
-        doc = await self.rooms.board(room_id)
-        return await self.saved.add_snapshot(
-            room_id,
-            name=name,
-            kind="manual",
-            data=doc.get_update(),
-            phase=read_settings(doc).phase,
-            author=author,
-        )
+        # An owner write (cluster mode: forwarded to the process serving the room).
+        async with self.rooms.owning(room_id):
+            doc = await self.rooms.board(room_id)
+            return await self.saved.add_snapshot(
+                room_id,
+                name=name,
+                kind="manual",
+                data=doc.get_update(),
+                phase=read_settings(doc).phase,
+                author=author,
+            )
 
     async def phase_changed(self, room: Room, claims: Claims, old: str, before: bytes) -> None:
         """Automatic snapshots: the board before every phase change, and when it closes
