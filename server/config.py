@@ -12,6 +12,8 @@ MIB = 1024 * 1024
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
+    # Serving processes on this port (`koprade serve --workers N`; N > 1 needs cluster mode).
+    workers: int = 1
     data_dir: Path = field(default_factory=lambda: Path("koprade-data"))
     # None means the embedded SQLite file <data_dir>/koprade.sqlite3.
     database_url: str | None = None
@@ -41,8 +43,16 @@ class Settings:
     # Closed rooms with no activity for this many days are deleted with their snapshots
     # (hourly, and by `koprade purge`); 0 keeps everything forever.
     retention_days: int = 0
+    # Cluster mode (docs/cluster.md): the Redis that carries frames between processes.
+    redis_url: str | None = None
+    # This process's name in leases and streams; None: generated at start.
+    node_id: str | None = None
     log_level: str = "info"
     log_format: str = "text"  # "text" (key=value) or "json"
+
+    @property
+    def cluster(self) -> bool:
+        return self.redis_url is not None
 
     @property
     def commit_interval(self) -> float:
