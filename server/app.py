@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from server.cluster.config import with_node_id
 from server.config import Settings
 from server.crdt.pseudonyms import Pseudonyms
 from server.http.errors import exception_handlers
@@ -26,10 +28,14 @@ from server.sessions import Sessions
 from server.storage.store import Store
 from server.tokens import TokenSigner, load_or_create_secret
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
 log = logging.getLogger("koprade.app")
 
 
 def create_app(settings: Settings) -> Starlette:
+    settings = with_node_id(settings)  # cluster mode: a generated one unless given
     store = Store.for_settings(settings.data_dir, settings.database_url)
     metrics = Metrics()
     secret = load_or_create_secret(settings.data_dir, settings.secret)
@@ -70,6 +76,7 @@ def create_app(settings: Settings) -> Starlette:
         organizer=OrganizerAccess.for_server(
             settings.data_dir, settings.organizer_key, settings.host
         ),
+        redis=_redis_client(settings),
     )
 
     @contextlib.asynccontextmanager
@@ -90,6 +97,8 @@ def create_app(settings: Settings) -> Starlette:
             await services.rooms.stop()
             await services.activity.stop()
             await store.close()
+            if services.redis is not None:
+                await services.redis.aclose()
             log.info("stopped; all accepted updates are stored")
 
     app = Starlette(
@@ -100,3 +109,12 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.koprade = services
     return app
+
+
+def _redis_client(settings: Settings) -> Redis | None:
+    """Cluster mode's Redis client (it connects on first use); None for one process."""
+    if settings.redis_url is None:
+        return None
+    from server.cluster.redis import connect_redis
+
+    return connect_redis(settings.redis_url)
