@@ -125,6 +125,7 @@ class Gateway:
         self._calls: dict[str, asyncio.Future[Reply]] = {}
         self._loops: list[asyncio.Task[None]] = []
         self.moves = 0  # rooms whose connections were sent to a new owner (metrics)
+        self._alive_stale = False  # set by a transport failure until the next refresh
         #: Observes how long relay entries took from the owner to here (set by metrics).
         self.stream_lag: Histogram | None = None
 
@@ -162,6 +163,14 @@ class Gateway:
         is known (the caller closes with 1013 and the client tries again)."""
         if owner.node is None or owner.epoch is None:
             raise Unavailable("owner_unknown", "the room is changing servers; try again")
+        if self._alive_stale:
+            # Back from a transport failure: owners must see this gateway alive (and its
+            # stream exist) before they answer the connection, or they would drop it.
+            try:
+                await self._refresh_alive()
+            except RedisError as exc:
+                raise StorageError(f"cluster transport unavailable: {exc}") from exc
+            self._alive_stale = False
         board = self._boards.get(board_id)
         if board is not None and board.node != owner.node:
             self._moved(board)
@@ -356,6 +365,7 @@ class Gateway:
             await self._redis.xadd(self._stream, cast(dict[Any, Any], encode_outbound(Wake())))
 
     def _transport_failed(self, exc: Exception) -> None:
+        self._alive_stale = True
         boards = list(self._boards.values())
         if boards:
             log.error("cluster transport failed (%s): closing remote connections", exc)

@@ -160,10 +160,17 @@ class Owner(RoomHooks):
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops = []
 
-    async def finish(self) -> None:
-        """After the rooms are unloaded: send the last acknowledgements and releases."""
-        for task in list(self._tasks):
-            await asyncio.gather(task, return_exceptions=True)
+    async def finish(self, timeout: float = 5.0) -> None:
+        """After the rooms are unloaded: send the last acknowledgements and releases.
+
+        Bounded: a forwarded request still running (waiting for a commit that will not come
+        now) is cancelled after `timeout`; its gateway answers 503 and the client retries.
+        """
+        if self._tasks:
+            _, late = await asyncio.wait(list(self._tasks), timeout=timeout)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         if self._ack_task is not None:
             await asyncio.gather(self._ack_task, return_exceptions=True)
         await self.writer.flushed()
@@ -563,6 +570,11 @@ class Owner(RoomHooks):
         if keys:
             log.warning("dropping %d connections of gateway %s: %s", len(keys), gateway, why)
         for key in keys:
+            member = self._members.get(key)
+            if member is not None:
+                # If the gateway still runs (it only missed its heartbeat), its client
+                # reconnects and syncs again; if it is dead, nobody reads this.
+                member.peer.close_soon(CLOSE_MOVED, "lost contact with your server; reconnecting")
             self._close(key)
 
     def _transport_failed(self, exc: Exception) -> None:
