@@ -48,6 +48,23 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
 fi
 pg_isready -h 127.0.0.1 -p 5432
 
+log "Redis for cluster mode (Debian's redis-server; tests start private ones, and 127.0.0.1:6379)"
+if [ ! -x /usr/bin/redis-server ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq redis-server >/dev/null
+fi
+/usr/bin/redis-server --version
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "Redis is not answering on 127.0.0.1:6379: starting one"
+  redis-server --daemonize yes --save '' --appendonly no --bind 127.0.0.1 --port 6379
+  for _ in $(seq 1 30); do
+    redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break
+    sleep 1
+  done
+fi
+redis-cli -h 127.0.0.1 -p 6379 ping
+
 log "Lint"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

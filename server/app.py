@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import secrets
-import socket
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from server.cluster.config import with_node_id
 from server.cluster.forward import ForwardToOwner
 from server.cluster.node import ClusterNode
+from server.cluster.redis import connect_redis
 from server.config import Settings
 from server.crdt.pseudonyms import Pseudonyms
 from server.http.errors import exception_handlers
@@ -32,17 +31,23 @@ from server.sessions import Sessions
 from server.storage.store import Store
 from server.tokens import TokenSigner, load_or_create_secret
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
 log = logging.getLogger("koprade.app")
 
 
 def create_app(settings: Settings) -> Starlette:
+    settings = with_node_id(settings)  # cluster mode: a generated one unless given
     store = Store.for_settings(settings.data_dir, settings.database_url)
     metrics = Metrics()
     secret = load_or_create_secret(settings.data_dir, settings.secret)
     # The life of every room, as named hooks (server/rooms/hooks.py): this is the one place
     # that says who listens to what.
     hooks = Hooks()
-    cluster = _cluster_node(settings, store, metrics)
+    # Cluster mode (docs/cluster.md): one Redis client per process, closed when it stops.
+    redis = connect_redis(settings.redis_url) if settings.redis_url is not None else None
+    cluster = _cluster_node(settings, redis, store, metrics)
     rooms = RoomManager(
         store,
         commit_interval=settings.commit_interval,
@@ -83,6 +88,7 @@ def create_app(settings: Settings) -> Starlette:
             settings.data_dir, settings.organizer_key, settings.host
         ),
         cluster=cluster,
+        redis=redis,
     )
 
     @contextlib.asynccontextmanager
@@ -109,6 +115,8 @@ def create_app(settings: Settings) -> Starlette:
             if cluster is not None:
                 await cluster.stop()
             await store.close()
+            if services.redis is not None:
+                await services.redis.aclose()
             log.info("stopped; all accepted updates are stored")
 
     middleware = [Middleware(SecurityHeaders)]
@@ -127,10 +135,11 @@ def create_app(settings: Settings) -> Starlette:
     return app
 
 
-def _cluster_node(settings: Settings, store: Store, metrics: Metrics) -> ClusterNode | None:
+def _cluster_node(
+    settings: Settings, redis: Redis | None, store: Store, metrics: Metrics
+) -> ClusterNode | None:
     """Cluster mode's part of this process (docs/cluster.md), None for one process."""
-    if settings.redis_url is None:
+    if redis is None:
         return None
-    node = settings.node_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
-    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, health_check_interval=5)
-    return ClusterNode(redis=redis, store=store, node=node, metrics=metrics)
+    assert settings.node_id is not None  # `with_node_id` gave it one
+    return ClusterNode(redis=redis, store=store, node=settings.node_id, metrics=metrics)

@@ -85,6 +85,29 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{help_text} (default {default})",
         )
     serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(str(_env("workers", _DEFAULTS.workers))),
+        help="serving processes on this one port, to use several cores (default 1; more "
+        "than 1 needs cluster mode: --redis-url)",
+    )
+    serve.add_argument(
+        "--redis-url",
+        default=_env("redis_url", None),
+        help="cluster mode: the Redis (redis://HOST:PORT/DB) that carries frames between "
+        "processes; needs a PostgreSQL --database-url, --secret and --organizer-key "
+        "(docs/cluster.md)",
+    )
+    serve.add_argument(
+        "--node-id",
+        default=_env("node_id", None),
+        help="cluster mode: this process's name in room leases and streams "
+        "(default <host>-<pid>-<4 hex>, new on every start)",
+    )
+    # Set by `--workers N` for its worker processes (server/workers.py), not by people.
+    serve.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--worker-of", type=int, default=None, help=argparse.SUPPRESS)
+    serve.add_argument(
         "--log-level", default=_env("log_level", "info"), choices=["debug", "info", "warning"]
     )
     serve.add_argument("--log-format", default=_env("log_format", "text"), choices=["text", "json"])
@@ -150,6 +173,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(
         host=args.host,
         port=args.port,
+        workers=args.workers,
         data_dir=args.data_dir,
         database_url=args.database_url,
         organizer_key=args.organizer_key,
@@ -165,6 +189,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         ws_ping_interval_seconds=args.ws_ping_interval_seconds,
         ws_ping_timeout_seconds=args.ws_ping_timeout_seconds,
         retention_days=args.retention_days,
+        redis_url=args.redis_url,
+        node_id=args.node_id,
         log_level=args.log_level,
         log_format=args.log_format,
     )
@@ -173,9 +199,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        from server.serve import run
-
-        return run(settings_from(args))
+        return _serve(args)
     if args.command == "rooms":
         return asyncio.run(_list_rooms(args))
     if args.command == "export":
@@ -187,6 +211,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "stats":
         return asyncio.run(_stats(args))
     return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Check the settings (exit 2 with one line if they cannot work), then serve: in this
+    process, or with --workers N in N worker processes under a supervisor."""
+    from server.cluster.config import ConfigError, check_cluster_settings
+
+    settings = settings_from(args)
+    try:
+        check_cluster_settings(settings)
+    except ConfigError as exc:
+        print(f"koprade: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    if settings.workers > 1:
+        from server.workers import supervise
+
+        return supervise(settings)
+    from server.serve import run
+
+    return run(settings, listen_fd=args.listen_fd, supervisor_pid=args.worker_of)
 
 
 async def _stats(args: argparse.Namespace) -> int:

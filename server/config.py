@@ -12,6 +12,8 @@ MIB = 1024 * 1024
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
+    # Serving processes on this port (`koprade serve --workers N`; N > 1 needs cluster mode).
+    workers: int = 1
     data_dir: Path = field(default_factory=lambda: Path("koprade-data"))
     # None means the embedded SQLite file <data_dir>/koprade.sqlite3.
     database_url: str | None = None

@@ -19,6 +19,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.protocol import State
 
 from server.app import create_app
+from server.cluster.config import with_node_id
 from server.config import Settings
 from server.datadir_lock import DataDirectoryInUse, DataDirLock
 from server.logs import configure_logging
@@ -156,7 +157,9 @@ class AnnouncingServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
-            print(f"Koprade listening on {self.url}", flush=True)
+            node = self._node_id()
+            suffix = f" (node {node})" if node else ""
+            print(f"Koprade listening on {self.url}{suffix}", flush=True)
             self._announce_organizer_link()
             if self.serving is not None:
                 self.serving.start(on_lost=self._stop)
@@ -169,14 +172,22 @@ class AnnouncingServer(uvicorn.Server):
     def _stop(self) -> None:
         self.should_exit = True
 
-    def _announce_organizer_link(self) -> None:
-        """The start page's link with the generated key, as Jupyter prints its token."""
+    def _services(self) -> Services | None:
         # uvicorn types `config.app` as any ASGI app or import string; ours is the Starlette
         # app `uvicorn_config` built, whose state holds the Services (or not yet).
         app = self.config.app
-        services: Services | None = (
-            getattr(app.state, "koprade", None) if isinstance(app, Starlette) else None
-        )
+        return getattr(app.state, "koprade", None) if isinstance(app, Starlette) else None
+
+    def _node_id(self) -> str | None:
+        """This process's node id in cluster mode (docs/cluster.md), else None."""
+        services = self._services()
+        if services is None or not services.settings.cluster:
+            return None
+        return services.settings.node_id
+
+    def _announce_organizer_link(self) -> None:
+        """The start page's link with the generated key, as Jupyter prints its token."""
+        services = self._services()
         if services is None or not services.organizer.generated:
             return
         base = (services.settings.public_url or self._local_url()).rstrip("/")
@@ -239,23 +250,48 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def inherited_socket(fd: int) -> socket.socket:
+    """The listening socket a `--workers` supervisor bound and handed down as `fd`."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        raise StartupRefused(f"no listening socket on file descriptor {fd}: {exc}") from exc
+    if sock.type != socket.SOCK_STREAM or not sock.getsockopt(
+        socket.SOL_SOCKET, socket.SO_ACCEPTCONN
+    ):
+        sock.detach()
+        raise StartupRefused(f"file descriptor {fd} is not a listening TCP socket")
+    return sock
+
+
 @contextlib.contextmanager
-def exclusive_startup(settings: Settings) -> Iterator[tuple[socket.socket, ServingClaim | None]]:
+def exclusive_startup(
+    settings: Settings, listen_fd: int | None = None
+) -> Iterator[tuple[socket.socket, ServingClaim | None]]:
     """The data directory's lock, the listening socket and (shared database) the serving row.
 
     In this order, so that the most telling refusal comes first: a second server on the
     same data directory usually also wants the same port.
+
+    Cluster mode (docs/cluster.md) takes neither the lock nor the serving row: there, many
+    processes serve one database (each room has one owner, by its lease), and processes on
+    one machine may share a data directory. `listen_fd` is the socket a `--workers`
+    supervisor bound for all its workers (server/workers.py).
     """
-    lock = DataDirLock(settings.data_dir)
-    try:
-        lock.acquire()
-    except DataDirectoryInUse as exc:
-        raise StartupRefused(str(exc)) from exc
+    lock = None if settings.cluster else DataDirLock(settings.data_dir)
+    if lock is not None:
+        try:
+            lock.acquire()
+        except DataDirectoryInUse as exc:
+            raise StartupRefused(str(exc)) from exc
     claim: ServingClaim | None = None
     sock: socket.socket | None = None
     try:
-        sock = listening_socket(settings.host, settings.port)
-        if settings.database_url:
+        if listen_fd is not None:
+            sock = inherited_socket(listen_fd)
+        else:
+            sock = listening_socket(settings.host, settings.port)
+        if settings.database_url and not settings.cluster:
             claim = ServingClaim(settings.database_url)
             try:
                 asyncio.run(claim.acquire())
@@ -267,10 +303,11 @@ def exclusive_startup(settings: Settings) -> Iterator[tuple[socket.socket, Servi
             asyncio.run(claim.release())
         if sock is not None:
             sock.close()
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, listen_fd: int | None = None, supervisor_pid: int | None = None) -> int:
     """Serve until SIGINT/SIGTERM in a new event loop of uvicorn's choice (uvloop if installed).
 
     uvloop's transports and scheduler do the per-frame work (one socket write per message
@@ -279,10 +316,18 @@ def run(settings: Settings) -> int:
 
     Refuses to start (exit status 1, one line on stderr) when another server holds the data
     directory or the shared database, or the port is busy.
+
+    `listen_fd` and `supervisor_pid`: this is a worker of `koprade serve --workers N`
+    (server/workers.py), serving the supervisor's socket and stopping when it dies.
     """
     configure_logging(settings.log_level, settings.log_format)
+    if supervisor_pid is not None:
+        from server.workers import stop_with_supervisor
+
+        stop_with_supervisor(supervisor_pid)
+    settings = with_node_id(settings)
     try:
-        with exclusive_startup(settings) as (sock, claim):
+        with exclusive_startup(settings, listen_fd) as (sock, claim):
             server = AnnouncingServer(uvicorn_config(settings), serving=claim)
             server.run(sockets=[sock])
             return 0 if server.started else 1

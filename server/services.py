@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from starlette.requests import HTTPConnection
 
@@ -20,6 +20,9 @@ from server.sessions import Sessions
 from server.storage.store import Store
 from server.tokens import TokenSigner
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
 
 @dataclass
 class Services:
@@ -32,6 +35,8 @@ class Services:
     metrics: Metrics
     sessions: Sessions
     organizer: OrganizerAccess
+    # Cluster mode (docs/cluster.md): this process's Redis client (server/cluster/redis.py).
+    redis: Redis | None = None
     join_limiter: JoinLimiter = field(default_factory=JoinLimiter)
     # Cluster mode (docs/cluster.md): this process as owner and gateway; None for one process.
     cluster: ClusterNode | None = None

@@ -1,4 +1,4 @@
-"""One serving process per shared database (--database-url), until cluster mode exists.
+"""One serving process per shared database (--database-url), outside cluster mode.
 
 Servers on one database but in different processes would each hold their own copy of a room
 and relay only to their own clients, splitting the room. So `koprade serve` with a database
@@ -12,8 +12,10 @@ does not block a restart for long: its row is taken over
   (the PID was handed out again), or it is our own PID (a container's PID 1 restarted);
 * by anyone once its heartbeat is older than EXPIRY_SECONDS (the holder's host is gone).
 
-Only serving processes claim the row: `koprade export/stats/rooms list`, tests and other
-readers open the database freely beside a running server.
+In cluster mode (--redis-url, docs/cluster.md) nobody claims it: many processes serve the
+database there, one owner per room by the room's lease. Only serving processes claim the
+row: `koprade export/stats/rooms list`, tests and other readers open the database freely
+beside a running server.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class DatabaseInUse(Exception):
         super().__init__(
             f"another Koprade server (PID {holder.pid} on host {holder.host}, started "
             f"{holder.started:%Y-%m-%d %H:%M:%S} UTC, last heartbeat {age:.0f} s ago) is "
-            "already serving this database; Koprade has no cluster mode yet, so one server "
+            "already serving this database; outside cluster mode (--redis-url) one server "
             f"serves a database: stop that one first (a crashed one is taken over after "
             f"{EXPIRY_SECONDS:.0f} s without heartbeat)"
         )

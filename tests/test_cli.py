@@ -66,6 +66,8 @@ def test_help_lists_every_serve_option() -> None:
         "--data-dir", "--database-url", "--organizer-key", "--secret", "--public-url",
         "--max-message-size", "--commit-interval-ms", "--compact-after",
         "--room-idle-seconds", "--fanout-interval-ms", "--send-queue-bytes",
-        "--send-queue-messages", "--log-format",
+        "--send-queue-messages", "--log-format", "--workers", "--redis-url", "--node-id",
     ):  # fmt: skip
         assert option in result.stdout
+    # Set by a --workers supervisor for its workers, not by people.
+    assert "--listen-fd" not in result.stdout and "--worker-of" not in result.stdout

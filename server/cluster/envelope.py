@@ -202,6 +202,7 @@ class Relayed:
     """A relay frame of a room's shared board for every connection but `skip`."""
 
     board: str
+    owner: str  # the owner's node id
     epoch: int
     skip: PeerKey | None
     data: bytes
@@ -212,6 +213,7 @@ class Delivered:
     """A frame for some connections of one gateway, in this order among its entries."""
 
     board: str
+    owner: str
     epoch: int
     conns: tuple[int, ...]
     data: bytes
@@ -220,6 +222,7 @@ class Delivered:
 @dataclass(frozen=True, slots=True)
 class CloseConnection:
     board: str
+    owner: str
     epoch: int
     conn: int
     code: int
@@ -248,6 +251,7 @@ def encode_outbound(entry: Outbound) -> Fields:
         return {
             b"t": b"r",
             b"b": entry.board.encode(),
+            b"n": entry.owner.encode(),
             b"e": str(entry.epoch).encode(),
             b"s": entry.skip.encode() if entry.skip else b"",
             b"d": entry.data,
@@ -256,6 +260,7 @@ def encode_outbound(entry: Outbound) -> Fields:
         return {
             b"t": b"d",
             b"b": entry.board.encode(),
+            b"n": entry.owner.encode(),
             b"e": str(entry.epoch).encode(),
             b"c": ",".join(map(str, entry.conns)).encode(),
             b"d": entry.data,
@@ -264,9 +269,10 @@ def encode_outbound(entry: Outbound) -> Fields:
         fields = {
             b"t": b"x",
             b"b": entry.board.encode(),
+            b"n": entry.owner.encode(),
             b"e": str(entry.epoch).encode(),
             b"c": str(entry.conn).encode(),
-            b"n": str(entry.code).encode(),
+            b"k": str(entry.code).encode(),
             b"r": entry.reason.encode(),
         }
         if entry.last_words is not None:
@@ -290,6 +296,7 @@ def decode_outbound(fields: Fields) -> Outbound:
             skip = fields[b"s"]
             return Relayed(
                 fields[b"b"].decode(),
+                fields[b"n"].decode(),
                 int(fields[b"e"]),
                 PeerKey.decode(skip) if skip else None,
                 fields[b"d"],
@@ -297,6 +304,7 @@ def decode_outbound(fields: Fields) -> Outbound:
         if kind == b"d":
             return Delivered(
                 fields[b"b"].decode(),
+                fields[b"n"].decode(),
                 int(fields[b"e"]),
                 tuple(int(c) for c in fields[b"c"].split(b",")),
                 fields[b"d"],
@@ -304,9 +312,10 @@ def decode_outbound(fields: Fields) -> Outbound:
         if kind == b"x":
             return CloseConnection(
                 fields[b"b"].decode(),
+                fields[b"n"].decode(),
                 int(fields[b"e"]),
                 int(fields[b"c"]),
-                int(fields[b"n"]),
+                int(fields[b"k"]),
                 fields[b"r"].decode(),
                 fields.get(b"d"),
             )
@@ -320,6 +329,6 @@ def decode_outbound(fields: Fields) -> Outbound:
             )
         if kind == b"w":
             return Wake()
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
         raise BadEntry(f"bad outbound entry: {exc!r}") from exc
     raise BadEntry(f"unknown outbound entry kind {fields.get(b't')!r}")

@@ -125,6 +125,7 @@ class Gateway:
         self._calls: dict[str, asyncio.Future[Reply]] = {}
         self._loops: list[asyncio.Task[None]] = []
         self.moves = 0  # rooms whose connections were sent to a new owner (metrics)
+        self._alive_stale = False  # set by a transport failure until the next refresh
         #: Observes how long relay entries took from the owner to here (set by metrics).
         self.stream_lag: Histogram | None = None
 
@@ -162,18 +163,34 @@ class Gateway:
         is known (the caller closes with 1013 and the client tries again)."""
         if owner.node is None or owner.epoch is None:
             raise Unavailable("owner_unknown", "the room is changing servers; try again")
+        if self._alive_stale:
+            # Back from a transport failure: owners must see this gateway alive (and its
+            # stream exist) before they answer the connection, or they would drop it.
+            try:
+                await self._refresh_alive()
+            except RedisError as exc:
+                raise StorageError(f"cluster transport unavailable: {exc}") from exc
+            self._alive_stale = False
         board = self._boards.get(board_id)
-        if board is not None and (board.node, board.epoch) != (owner.node, owner.epoch):
+        if board is not None and board.node != owner.node:
             self._moved(board)
             board = None
+        elif board is not None:
+            board.epoch = max(board.epoch, owner.epoch)
         if board is None:
             room = room_of_board(board_id)
             position = None
             if board_id == room:
                 position = await self._stream_end(outbound_stream(room))
-            board = _Board(board_id, room, owner.node, owner.epoch, position)
-            self._boards[board_id] = board
-            self._wake()
+            # Concurrent first connections to the board all awaited above: the first to
+            # get here makes the board, the others join it (one board, one read position).
+            board = self._boards.get(board_id)
+            if board is None or board.node != owner.node:
+                if board is not None:
+                    self._moved(board)
+                board = _Board(board_id, room, owner.node, owner.epoch, position)
+                self._boards[board_id] = board
+                self._wake()
         conn = next(self._numbers)
         board.conns[conn] = connection
         link = Link(self, board, conn, claims)
@@ -284,11 +301,14 @@ class Gateway:
         target = self._boards.get(entry.board)
         if target is None:
             return
-        if entry.epoch < target.epoch:
-            return  # a stale owner (paused, cut off): its frames are not the room's
-        if entry.epoch > target.epoch:
-            self._moved(target)
+        if entry.owner != target.node:
+            if entry.epoch > target.epoch:
+                self._moved(target)  # a new owner: the room moved
+            # else: a stale owner (paused, cut off), whose frames are not the room's
             return
+        # The owner itself (its epoch may have grown: it took its own expired lease
+        # again, with its document and members as they were).
+        target.epoch = max(target.epoch, entry.epoch)
         if isinstance(entry, Relayed):
             if self.stream_lag is not None:
                 # A stream id starts with the milliseconds of the owner's Redis clock.
@@ -327,12 +347,10 @@ class Gateway:
                 continue
             for board in boards:
                 holder = holders.get(board.room)
-                if (
-                    holder is None
-                    or not holder.live
-                    or (holder.node, holder.epoch) != (board.node, board.epoch)
-                ):
+                if holder is None or not holder.live or holder.node != board.node:
                     self._moved(board)
+                elif holder.epoch > board.epoch:
+                    board.epoch = holder.epoch  # the same owner took its lease again
 
     async def _refresh_alive(self) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -347,6 +365,7 @@ class Gateway:
             await self._redis.xadd(self._stream, cast(dict[Any, Any], encode_outbound(Wake())))
 
     def _transport_failed(self, exc: Exception) -> None:
+        self._alive_stale = True
         boards = list(self._boards.values())
         if boards:
             log.error("cluster transport failed (%s): closing remote connections", exc)

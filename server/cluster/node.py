@@ -94,8 +94,7 @@ class ClusterNode:
     async def stop(self) -> None:
         """Last step, once the rooms are stored and unloaded (their leases released)."""
         await self.owner.finish()
-        await self.gateway.stop()
-        await self.redis.aclose()
+        await self.gateway.stop()  # the app closes the Redis client after this
 
 
 class _Moves(Collector):

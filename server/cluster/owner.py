@@ -120,8 +120,9 @@ class Owner(RoomHooks):
         self._gateway_check_seconds = gateway_check_seconds
         self._read_block_ms = read_block_ms
         self.writer = StreamWriter(redis, on_error=self._transport_failed)
-        self.outbox = Outbox(self.writer, self.epoch_of)
+        self.outbox = Outbox(self.writer, self.epoch_of, node)
         self._owned: dict[str, _Owned] = {}
+        self._lease_locks: dict[str, asyncio.Lock] = {}
         self._members: dict[PeerKey, _RemoteMember] = {}
         self._rooms: RoomManager | None = None
         self._answer: CallHandler | None = None
@@ -159,10 +160,17 @@ class Owner(RoomHooks):
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops = []
 
-    async def finish(self) -> None:
-        """After the rooms are unloaded: send the last acknowledgements and releases."""
-        for task in list(self._tasks):
-            await asyncio.gather(task, return_exceptions=True)
+    async def finish(self, timeout: float = 5.0) -> None:
+        """After the rooms are unloaded: send the last acknowledgements and releases.
+
+        Bounded: a forwarded request still running (waiting for a commit that will not come
+        now) is cancelled after `timeout`; its gateway answers 503 and the client retries.
+        """
+        if self._tasks:
+            _, late = await asyncio.wait(list(self._tasks), timeout=timeout)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         if self._ack_task is not None:
             await asyncio.gather(self._ack_task, return_exceptions=True)
         await self.writer.flushed()
@@ -194,9 +202,23 @@ class Owner(RoomHooks):
 
     # -- hooks -----------------------------------------------------------------------------
 
+    def _lease_lock(self, room_id: str) -> asyncio.Lock:
+        """Taking and releasing a room's lease one at a time: a release still in flight
+        must not expire the lease a new load of the room just took."""
+        lock = self._lease_locks.get(room_id)
+        if lock is None:
+            lock = self._lease_locks[room_id] = asyncio.Lock()
+        return lock
+
     async def loading(self, board_id: str) -> None:
         room_id = room_of_board(board_id)
         if room_id in self._owned:
+            return
+        async with self._lease_lock(room_id):
+            await self._take(room_id)
+
+    async def _take(self, room_id: str) -> None:
+        if room_id in self._owned:  # another board of the room loaded meanwhile
             return
         lease = await self._leases.acquire(room_id, self.node, self._lease_seconds)
         if lease is None:
@@ -234,6 +256,7 @@ class Owner(RoomHooks):
 
     def deleted(self, room_id: str) -> None:
         self._forget(room_id)
+        self._lease_locks.pop(room_id, None)
 
     def _release_if_unused(self, room_id: str) -> None:
         owned = self._owned.get(room_id)
@@ -248,11 +271,17 @@ class Owner(RoomHooks):
             del self._members[key]
 
     async def _release(self, owned: _Owned) -> None:
-        try:
-            await self._leases.release(owned.room_id, self.node, owned.epoch)
-            log.info("room lease released", extra={"room": owned.room_id})
-        except StorageError as exc:  # it expires by itself
-            log.warning("could not release a room lease: %s", exc, extra={"room": owned.room_id})
+        room_id = owned.room_id
+        lock = self._lease_lock(room_id)
+        async with lock:
+            if room_id in self._owned:
+                pass  # loaded again meanwhile, under the same lease: keep it
+            else:
+                try:
+                    await self._leases.release(room_id, self.node, owned.epoch)
+                    log.info("room lease released", extra={"room": room_id})
+                except StorageError as exc:  # it expires by itself
+                    log.warning("could not release a room lease: %s", exc, extra={"room": room_id})
 
     def _step_down(self, room_id: str, reason: str) -> None:
         if room_id not in self._owned:
@@ -541,6 +570,11 @@ class Owner(RoomHooks):
         if keys:
             log.warning("dropping %d connections of gateway %s: %s", len(keys), gateway, why)
         for key in keys:
+            member = self._members.get(key)
+            if member is not None:
+                # If the gateway still runs (it only missed its heartbeat), its client
+                # reconnects and syncs again; if it is dead, nobody reads this.
+                member.peer.close_soon(CLOSE_MOVED, "lost contact with your server; reconnecting")
             self._close(key)
 
     def _transport_failed(self, exc: Exception) -> None:

@@ -80,8 +80,11 @@ class _OpenDelivery:
 class Outbox:
     """Stream entries from the rooms this process owns, in the order the rooms made them."""
 
-    def __init__(self, writer: StreamWriter, epoch_of: Callable[[str], int | None]) -> None:
+    def __init__(
+        self, writer: StreamWriter, epoch_of: Callable[[str], int | None], node: str
+    ) -> None:
         self._writer = writer
+        self._node = node
         self._epoch_of = epoch_of
         self._open: _OpenDelivery | None = None
 
@@ -103,7 +106,7 @@ class Outbox:
         skip_key = skip.key if isinstance(skip, RemotePeer) else None
         self._writer.add(
             outbound_stream(room.id),
-            encode_outbound(Relayed(room.id, self._epoch(room.id), skip_key, frame)),
+            encode_outbound(Relayed(room.id, self._node, self._epoch(room.id), skip_key, frame)),
             min_id=min_id_for_age(int(time.time() * 1000)),
         )
         return len(members)
@@ -132,11 +135,17 @@ class Outbox:
         self._open = _OpenDelivery(entry, peer.board, data, conns)
 
     def _delivered(self, board: str, conns: list[int], data: bytes) -> Fields:
-        return encode_outbound(Delivered(board, self._epoch(board), tuple(conns), data))
+        return encode_outbound(Delivered(board, self._node, self._epoch(board), tuple(conns), data))
 
     def close(self, peer: RemotePeer, code: int, reason: str, last_words: bytes | None) -> None:
         entry = CloseConnection(
-            peer.board, self._epoch(peer.board), peer.key.conn, code, reason, last_words
+            peer.board,
+            self._node,
+            self._epoch(peer.board),
+            peer.key.conn,
+            code,
+            reason,
+            last_words,
         )
         self._writer.add(
             gateway_stream(peer.key.gateway), encode_outbound(entry), existing_only=True

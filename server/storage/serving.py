@@ -1,8 +1,8 @@
 """The serving row: which process serves the rooms of a shared database.
 
 A database given with --database-url can be shared by processes on several machines, where a
-lock file cannot reach. Until Koprade has a cluster mode (rooms relayed between servers), one
-server must serve a database's rooms: it claims the single row of ``koprade_serving`` and keeps
+lock file cannot reach. Outside cluster mode (docs/cluster.md), one server must
+serve a database's rooms: it claims the single row of ``koprade_serving`` and keeps
 its ``heartbeat`` fresh; the policy (who may take the row over) is in server/serving.py.
 
 The table is operational state, not data: it is created when first needed (checkfirst), kept

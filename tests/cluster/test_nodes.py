@@ -7,6 +7,8 @@ tests quick; tests/cluster/test_cluster.py runs separate processes and kills the
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from pycrdt import Map
 
@@ -181,3 +183,24 @@ async def test_a_stale_owner_writes_nothing_and_its_clients_lose_nothing(
     await wait_until(lambda: "during" in janis.cards, message="Anna's edit after reconnecting")
     await again.close()
     await janis.close()
+
+
+async def test_concurrent_first_connections_through_one_gateway_all_sync(
+    nodes: list[InProcessServer],
+) -> None:
+    """Ten clients of a room arrive at once, spread over three processes: every one syncs
+    (the gateway makes one board for them all, not one each that only the last keeps)."""
+    one, two, three = nodes
+    info = await one.create_room("Storm")
+    tokens = [(await one.join(info.code, f"P{i}"))["token"] for i in range(12)]
+    clients = [
+        YClient((two if i % 2 else three).ws_url, info.room, token)
+        for i, token in enumerate(tokens)
+    ]
+    await asyncio.gather(*(client.connect(timeout=10) for client in clients))
+    for n, client in enumerate(clients):
+        client.cards[f"c{n}"] = client.card(f"from {n}")
+    wanted = {f"c{n}" for n in range(len(clients))}
+    for client in clients:
+        await wait_until(lambda c=client: wanted <= set(c.cards.keys()), message="converged")
+    await asyncio.gather(*(client.close() for client in clients))

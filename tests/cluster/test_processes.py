@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from collections.abc import Callable
 
 import pytest
@@ -57,6 +56,13 @@ async def lease_rows(cluster: Cluster, room: str) -> list[tuple[str, int]]:
             return [(row.node, int(row.epoch)) for row in rows]
     finally:
         await engine.dispose()
+
+
+async def owner_index(cluster: Cluster, room: str) -> int:
+    """Which node holds the room's lease (the room is loaded by the first join)."""
+    rows = await lease_rows(cluster, room)
+    assert len(rows) == 1, rows
+    return cluster.node_ids.index(rows[0][0])
 
 
 async def holder(cluster: Cluster, room: str) -> LeaseHolder | None:
@@ -117,52 +123,51 @@ async def assert_nothing_missing(cluster: Cluster, room: str, writers: list[Tagg
 
 
 async def test_the_owner_killed_loses_nothing_and_another_takes_over(cluster: Cluster) -> None:
-    info = await cluster.nodes[0].create_room("Owner dies")
+    info = await cluster.create_room("Owner dies")
+    tokens = [info.token] + [(await cluster.join(info.code, f"P{i}"))["token"] for i in (1, 2)]
+    owner = await owner_index(cluster, info.room)
     alive = {0, 1, 2}
     urls = in_turn(cluster, lambda i: i in alive)
-    tokens = [info.token] + [(await cluster.join(info.code, f"P{i}"))["token"] for i in (1, 2)]
+    # One writer on the owner, one on each other process.
+    order = [owner] + [i for i in range(3) if i != owner]
     writers = [
-        TaggedWriter(f"w{i}", info.room, tokens[i], lambda i=i: ws(cluster.node_urls[i]))
-        for i in range(3)
+        TaggedWriter(f"w{n}", info.room, tokens[n], lambda i=i: ws(cluster.node_urls[i]))
+        for n, i in enumerate(order)
     ]
     for writer in writers:
         await writer.connect()
         writer._ws_urls = urls
-    assert await lease_rows(cluster, info.room) == [("node1", 1)]
-
-    killed_at = 0.0
 
     async def kill_the_owner() -> None:
-        nonlocal killed_at
         await asyncio.sleep(1.0)
-        cluster.kill(0)
-        alive.discard(0)
-        killed_at = time.monotonic()
+        cluster.kill(owner)
+        alive.discard(owner)
 
     await write_through(writers, 9.0, kill_the_owner)
     await assert_nothing_missing(cluster, info.room, writers)
     rows = await lease_rows(cluster, info.room)
-    assert len(rows) == 1 and rows[0][0] in ("node2", "node3") and rows[0][1] == 2, rows
-    assert time.monotonic() - killed_at < 40
+    assert len(rows) == 1 and rows[0][0] != cluster.node_ids[owner] and rows[0][1] == 2, rows
     for writer in writers:
         await writer.close()
 
 
 async def test_a_killed_gateway_loses_nothing_and_its_presence_goes(cluster: Cluster) -> None:
-    info = await cluster.nodes[0].create_room("Gateway dies")
-    owner = await YClient(ws(cluster.node_urls[0]), info.room, info.token).connect()
+    info = await cluster.create_room("Gateway dies")
     token = (await cluster.join(info.code, "Jānis"))["token"]
+    home = await owner_index(cluster, info.room)
+    gateway = (home + 1) % 3
+    owner = await YClient(ws(cluster.node_urls[home]), info.room, info.token).connect()
     alive = {0, 1, 2}
-    gone = TaggedWriter("gone", info.room, token, lambda: ws(cluster.node_urls[1]))
+    gone = TaggedWriter("gone", info.room, token, lambda: ws(cluster.node_urls[gateway]))
     await gone.connect()
     await gone.client.set_presence({"cursor": {"x": 1, "y": 1}})
-    await wait_until(lambda: len(owner.peers()) == 1, message="his presence on node1")
+    await wait_until(lambda: len(owner.peers()) == 1, message="his presence on the owner")
     gone._ws_urls = in_turn(cluster, lambda i: i in alive)
 
     async def kill_the_gateway() -> None:
         await asyncio.sleep(0.5)
-        cluster.kill(1)
-        alive.discard(1)
+        cluster.kill(gateway)
+        alive.discard(gateway)
 
     await write_through([gone], 3.0, kill_the_gateway)
     await assert_nothing_missing(cluster, info.room, [gone])
@@ -175,10 +180,12 @@ async def test_a_killed_gateway_loses_nothing_and_its_presence_goes(cluster: Clu
 async def test_redis_restarting_closes_remote_sockets_and_loses_nothing(
     cluster: Cluster, private_redis: RedisServer
 ) -> None:
-    info = await cluster.nodes[0].create_room("Redis restarts")
+    info = await cluster.create_room("Redis restarts")
     token = (await cluster.join(info.code, "Jānis"))["token"]
-    local = TaggedWriter("local", info.room, info.token, lambda: ws(cluster.node_urls[0]))
-    remote = TaggedWriter("remote", info.room, token, lambda: ws(cluster.node_urls[1]))
+    home = await owner_index(cluster, info.room)
+    other = (home + 1) % 3
+    local = TaggedWriter("local", info.room, info.token, lambda: ws(cluster.node_urls[home]))
+    remote = TaggedWriter("remote", info.room, token, lambda: ws(cluster.node_urls[other]))
     for writer in (local, remote):
         await writer.connect()
 
@@ -196,13 +203,15 @@ async def test_redis_restarting_closes_remote_sockets_and_loses_nothing(
 
 
 async def test_a_paused_owner_is_replaced_and_writes_nothing_after(cluster: Cluster) -> None:
-    info = await cluster.nodes[0].create_room("Owner pauses")
+    info = await cluster.create_room("Owner pauses")
     alive = {0, 1, 2}
     urls = in_turn(cluster, lambda i: i in alive)
     token = (await cluster.join(info.code, "Jānis"))["token"]
+    home = await owner_index(cluster, info.room)
+    other = (home + 1) % 3
     writers = [
-        TaggedWriter("w0", info.room, info.token, lambda: ws(cluster.node_urls[0])),
-        TaggedWriter("w1", info.room, token, lambda: ws(cluster.node_urls[1])),
+        TaggedWriter("w0", info.room, info.token, lambda: ws(cluster.node_urls[home])),
+        TaggedWriter("w1", info.room, token, lambda: ws(cluster.node_urls[other])),
     ]
     for writer in writers:
         await writer.connect()
@@ -210,8 +219,8 @@ async def test_a_paused_owner_is_replaced_and_writes_nothing_after(cluster: Clus
 
     async def pause_the_owner() -> None:
         await asyncio.sleep(0.5)
-        cluster.pause(0)
-        alive.discard(0)
+        cluster.pause(home)
+        alive.discard(home)
 
     stop = asyncio.Event()
     task = asyncio.ensure_future(writers[1].keep_writing(stop))
@@ -219,13 +228,13 @@ async def test_a_paused_owner_is_replaced_and_writes_nothing_after(cluster: Clus
     # Another process takes the lease over once it expired.
     for _ in range(200):
         found = await holder(cluster, info.room)
-        if found is not None and found.node != "node1" and found.live:
+        if found is not None and found.node != cluster.node_ids[home] and found.live:
             break
         await asyncio.sleep(0.1)
-    assert found is not None and found.node != "node1" and found.epoch == 2
+    assert found is not None and found.node != cluster.node_ids[home] and found.epoch == 2
     await asyncio.sleep(1.0)
-    cluster.resume(0)  # 8 s or so after the pause
-    alive.add(0)
+    cluster.resume(home)  # 8 s or so after the pause
+    alive.add(home)
     await asyncio.sleep(2.0)
     stop.set()
     await task
@@ -238,7 +247,7 @@ async def test_a_paused_owner_is_replaced_and_writes_nothing_after(cluster: Clus
 
 
 async def test_no_sticky_sessions_needed(cluster: Cluster) -> None:
-    info = await cluster.nodes[0].create_room("Round robin")
+    info = await cluster.create_room("Round robin")
     tokens = [(await cluster.join(info.code, f"P{i}"))["token"] for i in range(20)]
     writers = [
         TaggedWriter(f"w{i}", info.room, tokens[i], through_proxy(cluster)) for i in range(20)
@@ -264,7 +273,19 @@ async def test_a_join_storm_through_the_balancer(cluster: Cluster) -> None:
     for info in rooms:
         joined = await asyncio.gather(*(cluster.join(info.code, f"P{i}") for i in range(10)))
         clients += [YClient(ws(cluster.url), info.room, j["token"]) for j in joined]
-    await asyncio.gather(*(c.connect(timeout=30) for c in clients))
+    results = await asyncio.gather(
+        *(c.connect(timeout=30) for c in clients), return_exceptions=True
+    )
+    failed = [
+        (n, repr(r), c.close_code, c.close_reason, len(c.frames))
+        for n, (c, r) in enumerate(zip(clients, results, strict=True))
+        if isinstance(r, BaseException)
+    ]
+    if failed:  # what each process logged about the first failing client's room
+        room = clients[failed[0][0]].url.split("/ws/rooms/")[1].split("?")[0]
+        for node in cluster.nodes:
+            print(node.url, "".join(ln for ln in node.output if room in ln)[:3000])
+    assert not failed, failed[:5]
     for n, client in enumerate(clients):
         client.cards[f"c{n}"] = client.card(f"from {n}")
     for index in range(len(rooms)):

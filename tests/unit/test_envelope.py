@@ -46,11 +46,11 @@ def test_inbound_entries_round_trip(entry: object) -> None:
 @pytest.mark.parametrize(
     "entry",
     [
-        Relayed("r1", 3, PEER, b"\x00\x02"),
-        Relayed("r1", 3, None, b""),
-        Delivered("r1/p_1", 1, (1, 5, 9), b"\x01"),
-        CloseConnection("r1", 2, 5, 4409, "phase changed: ļ", b"\x64"),
-        CloseConnection("r1", 2, 5, 1012, "moved", None),
+        Relayed("r1", "n1", 3, PEER, b"\x00\x02"),
+        Relayed("r1", "n1", 3, None, b""),
+        Delivered("r1/p_1", "n1", 1, (1, 5, 9), b"\x01"),
+        CloseConnection("r1", "n1", 2, 5, 4409, "phase changed: ļ", b"\x64"),
+        CloseConnection("r1", "n1", 2, 5, 1012, "moved", None),
         Reply("c7", 201, [("content-type", "application/json")], b'{"ok":true}'),
         Wake(),
     ],

@@ -1,0 +1,1 @@
+"""Cluster mode: several `koprade serve` processes on Redis Streams and PostgreSQL."""
