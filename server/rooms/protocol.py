@@ -67,6 +67,9 @@ _NO_LIMIT = 2**62
 
 P = TypeVar("P", bound=Hashable)
 
+# The messages that carry a document update (a tuple: `X | Y` would build a union per call).
+UPDATE_MESSAGES = (SyncUpdate, SyncStep2)
+
 
 # -- output ---------------------------------------------------------------------------------
 
@@ -248,7 +251,7 @@ class RoomProtocol(Generic[P]):
         caller closes the peer with the refusal's close code.
         """
         try:
-            if isinstance(message, SyncUpdate | SyncStep2):
+            if isinstance(message, UPDATE_MESSAGES):
                 if message.update != EMPTY_UPDATE:
                     self._receive_update(peer, message.update)
             elif isinstance(message, AwarenessMessage):
