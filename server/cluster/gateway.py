@@ -54,15 +54,13 @@ from server.cluster.envelope import (
 from server.cluster.streams import StreamWriter, normalize
 from server.errors import OwnedElsewhere, Unavailable
 from server.ids import room_of_board
-from server.rooms.connection import Connection
+from server.rooms.connection import CLOSE_MOVED, MOVED_REASON, Connection
 from server.storage.leases import LeaseStore
 from server.storage.store import StorageError
 from server.tokens import Claims
 
 log = logging.getLogger("koprade.cluster")
 
-CLOSE_MOVED = 1012
-MOVED_REASON = "the room moved to another server; reconnecting"
 TRANSPORT_REASON = "cluster transport unavailable; reconnecting"
 
 #: How long an HTTP request forwarded to a room's owner may take.

@@ -59,7 +59,14 @@ from server.errors import OwnedElsewhere
 from server.ids import room_of_board
 from server.logs import connection_logger
 from server.metrics import Metrics
-from server.rooms.connection import CLOSE_INTERNAL_ERROR, CLOSE_ROOM_NOT_FOUND
+from server.rooms.connection import (
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_MOVED,
+    CLOSE_ROOM_NOT_FOUND,
+    CLOSE_TRY_AGAIN_LATER,
+    MOVED_REASON,
+    STORAGE_UNAVAILABLE,
+)
 from server.rooms.hooks import RoomHooks
 from server.rooms.manager import RoomManager, RoomNotFound
 from server.rooms.refusal import refuse
@@ -70,10 +77,6 @@ from server.tokens import Claims
 
 log = logging.getLogger("koprade.cluster")
 
-#: The standard "service restart": the client reconnects at once and syncs again.
-CLOSE_MOVED = 1012
-MOVED_REASON = "the room moved to another server; reconnecting"
-CLOSE_TRY_AGAIN_LATER = 1013
 
 #: Answers a forwarded HTTP request: (request description, body) -> Reply.
 CallHandler = Callable[[dict[str, Any], bytes, str], Awaitable[Reply]]
@@ -463,14 +466,14 @@ class Owner(RoomHooks):
             peer.close_soon(CLOSE_MOVED, MOVED_REASON)
             return None
         except StorageError:
-            peer.close_soon(CLOSE_TRY_AGAIN_LATER, "storage unavailable: try again later")
+            peer.close_soon(CLOSE_TRY_AGAIN_LATER, STORAGE_UNAVAILABLE)
             return None
         member = self._members[key] = _RemoteMember(room, peer)
         room.join(peer)
         try:
             await self.rooms.hooks.joined(room, peer, claims)
         except StorageError:
-            peer.close_soon(CLOSE_TRY_AGAIN_LATER, "storage unavailable: try again later")
+            peer.close_soon(CLOSE_TRY_AGAIN_LATER, STORAGE_UNAVAILABLE)
         except Exception:
             conn_log.exception("joining through another server failed")
             peer.close_soon(CLOSE_INTERNAL_ERROR, "internal error")

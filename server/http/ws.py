@@ -30,6 +30,7 @@ from server.rooms.connection import (
     CLOSE_ROOM_NOT_FOUND,
     CLOSE_TOO_BIG,
     CLOSE_TRY_AGAIN_LATER,
+    STORAGE_UNAVAILABLE,
     Connection,
 )
 from server.rooms.facilitation import closing_message
@@ -42,8 +43,6 @@ from server.storage.store import StorageError
 from server.tokens import Claims, InvalidToken
 
 log = logging.getLogger("koprade.ws")
-
-STORAGE_UNAVAILABLE = "storage unavailable: try again later"
 
 
 async def room_socket(websocket: WebSocket) -> None:
@@ -94,14 +93,8 @@ async def room_socket(websocket: WebSocket) -> None:
         await websocket.close(CLOSE_TRY_AGAIN_LATER, STORAGE_UNAVAILABLE)
         return
 
-    conn_log = connection_logger(room_id, claims.participant, claims.role)
-    connection = Connection(
-        websocket,
-        claims.identity,
-        max_queue_bytes=settings.send_queue_bytes,
-        max_queue_messages=settings.send_queue_messages,
-        log=conn_log,
-    )
+    connection = _connection(websocket, services, claims)
+    conn_log = connection.log
     room.join(connection)
     writer = asyncio.ensure_future(connection.run_writer())
     reader: asyncio.Task[None] | None = None
@@ -142,6 +135,18 @@ async def room_socket(websocket: WebSocket) -> None:
         conn_log.info("disconnected (%d in room)", len(room.connections))
 
 
+def _connection(websocket: WebSocket, services: Services, claims: Claims) -> Connection:
+    """One client's socket as rooms see it, with the server's send limits."""
+    settings = services.settings
+    return Connection(
+        websocket,
+        claims.identity,
+        max_queue_bytes=settings.send_queue_bytes,
+        max_queue_messages=settings.send_queue_messages,
+        log=connection_logger(claims.room, claims.participant, claims.role),
+    )
+
+
 async def _serve_through_owner(
     websocket: WebSocket,
     services: Services,
@@ -155,14 +160,8 @@ async def _serve_through_owner(
     if gateway is None:  # only cluster mode raises OwnedElsewhere
         raise RuntimeError("a room owned elsewhere, but no cluster gateway")
     settings = services.settings
-    conn_log = connection_logger(claims.room, claims.participant, claims.role)
-    connection = Connection(
-        websocket,
-        claims.identity,
-        max_queue_bytes=settings.send_queue_bytes,
-        max_queue_messages=settings.send_queue_messages,
-        log=conn_log,
-    )
+    connection = _connection(websocket, services, claims)
+    conn_log = connection.log
     try:
         link = await gateway.attach(board_id, owner, connection, claims)
     except (Unavailable, StorageError) as exc:

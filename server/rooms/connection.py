@@ -27,6 +27,11 @@ CLOSE_INVALID_TOKEN = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_ROOM_NOT_FOUND = 4404
 CLOSE_TOO_SLOW = 4408
+#: Cluster mode: the room moved to another process (or the transport failed); the standard
+#: "service restart", so the client reconnects at once and syncs with the new owner.
+CLOSE_MOVED = 1012
+MOVED_REASON = "the room moved to another server; reconnecting"
+STORAGE_UNAVAILABLE = "storage unavailable: try again later"
 
 #: ASGI scope extension offered by Koprade's WebSocket protocol (`server/serve.py`):
 #: ``{"send_bytes": f}``, where ``f(data)`` writes one binary message at once and returns
